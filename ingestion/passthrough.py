@@ -1,0 +1,168 @@
+"""The CSV fast path: stream the file's own bytes into ``COPY … (FORMAT csv)``.
+
+When a CSV file's header maps onto the contract without any transformation, parsing it in Python
+only to re-serialise it would cost more than the load itself. Instead the bytes after the header
+go to PostgreSQL unchanged, and PostgreSQL's COPY does the per-row validation: field count, types
+(``ON_ERROR ignore`` reports type errors), NOT NULL. Each record must be one physical line (checked
+here with a vectorised quote-parity scan), so the row number of the n-th record is known without
+touching it. Anything unusual (a type error, a wrong field count, an embedded newline, a NUL byte,
+invalid UTF-8) makes the caller roll back and reload the file through the parsing path, which
+explains every rejected row. Clean files, the common case, never pay for Python row handling.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+
+from ingestion.contract import NATIVE_DATE_FORMATS, Contract
+from ingestion.parsing import FileRefused, ParseStats, map_header
+
+CHUNK = 1 << 20
+
+
+class Fallback(Exception):
+    """The fast path does not apply to this file; load it through the parsing path."""
+
+
+def eligible(contract: Contract) -> bool:
+    """Contract-level conditions (file-level ones are checked while streaming)."""
+    fmt = contract.format
+    if fmt.type != "csv" or fmt.unpivot or fmt.skip_blank_rows or fmt.thousands_separator:
+        return False
+    if fmt.encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "ascii"):
+        return False
+    if set(fmt.null_tokens) != {""}:
+        return False
+    for col in contract.columns:
+        if col.date_format and col.date_format not in NATIVE_DATE_FORMATS:
+            return False
+    styles = {NATIVE_DATE_FORMATS[c.date_format] for c in contract.columns if c.date_format}
+    if len(styles) > 1:
+        return False
+    if not fmt.header:
+        positions = [c.position for c in contract.columns]
+        if positions != list(range(1, len(positions) + 1)):
+            return False
+    return True
+
+
+@dataclass
+class Plan:
+    columns: list[str]  # target columns in file order
+    first_data_line: int  # physical line number of the first record
+    body: Iterator[bytes]  # chunks after the header, each ending at a record boundary
+    stats: ParseStats
+    counter: LineCounter
+
+
+class LineCounter:
+    """Counts records in the streamed chunks and proves none spans two lines."""
+
+    def __init__(self, quote: bytes):
+        self.quote = np.uint8(quote[0])
+        self.records = 0
+        self.ends_with_newline = True
+
+    def check(self, chunk: bytes) -> None:
+        arr = np.frombuffer(chunk, dtype=np.uint8)
+        newlines = np.flatnonzero(arr == 10)
+        if b"\x00" in chunk:
+            raise Fallback("NUL byte")
+        # quote parity (mod 2, so uint8 wrap-around is harmless) before every newline must be even
+        parity = np.cumsum(arr == self.quote, dtype=np.uint8)
+        if newlines.size and (parity[newlines] & 1).any():
+            raise Fallback("a quoted field spans lines")
+        if parity.size and parity[-1] & 1:
+            raise Fallback("unbalanced quote")
+        self.records += int(newlines.size)
+        self.ends_with_newline = chunk.endswith(b"\n")
+
+    @property
+    def total(self) -> int:
+        return self.records + (0 if self.ends_with_newline else 1)
+
+
+def plan(binary: BinaryIO, contract: Contract) -> Plan:
+    """Read the preamble and header; raise Fallback unless the body can go to COPY as it is."""
+    fmt = contract.format
+    buffer = b""
+    eof = False
+
+    def fill(minimum_newlines: int) -> None:
+        nonlocal buffer, eof
+        while buffer.count(b"\n") < minimum_newlines and not eof:
+            more = binary.read(CHUNK)
+            if not more:
+                eof = True
+            buffer += more
+            if len(buffer) > 64 * CHUNK:
+                raise Fallback("header region too large")
+
+    preamble = fmt.skip_lines + (1 if fmt.header else 0)
+    fill(preamble + 1)
+    pos = 0
+    for _ in range(fmt.skip_lines):
+        nl = buffer.find(b"\n", pos)
+        if nl < 0:
+            raise Fallback("short preamble")
+        pos = nl + 1
+    stats = ParseStats()
+    if fmt.header:
+        nl = buffer.find(b"\n", pos)
+        header_bytes = buffer[pos:] if nl < 0 else buffer[pos : nl + 1]
+        if header_bytes.startswith(b"\xef\xbb\xbf"):
+            header_bytes = header_bytes[3:]
+        try:
+            header_text = header_bytes.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise Fallback("undecodable header") from err
+        if header_text.count(fmt.quote) % 2:
+            raise Fallback("quoted newline in header")
+        header = next(csv.reader([header_text], delimiter=fmt.delimiter, quotechar=fmt.quote), None)
+        if header is None or not any(h.strip() for h in header):
+            raise Fallback("no header")  # the parsing path refuses with the exact reason
+        indexes = map_header(contract, header, stats)  # raises FileRefused on duplicates / missing required
+        if stats.extra_columns:
+            raise Fallback("undeclared columns must be dropped")
+        by_index = {i: c.name for c, i in zip(contract.columns, indexes, strict=True) if i is not None}
+        columns = [by_index[i] for i in range(len(header))]
+        pos = len(buffer) if nl < 0 else nl + 1
+    else:
+        if buffer.startswith(b"\xef\xbb\xbf"):
+            pos = 3
+        columns = [c.name for c in contract.columns]
+    first_data_line = preamble + 1
+    counter = LineCounter(fmt.quote.encode())
+    rest = buffer[pos:]
+
+    def body() -> Iterator[bytes]:
+        pending = rest
+        done = eof
+        while True:
+            if not done:
+                more = binary.read(CHUNK)
+                if more:
+                    pending += more
+                else:
+                    done = True
+            if done:
+                if pending:
+                    counter.check(pending)
+                    yield pending
+                return
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                chunk, pending = pending[:cut], pending[cut:]
+                counter.check(chunk)
+                yield chunk
+
+    return Plan(columns, first_data_line, body(), stats, counter)
+
+
+def refuse_or_fallback(err: Exception) -> Exception:
+    return err if isinstance(err, FileRefused) else Fallback(str(err))

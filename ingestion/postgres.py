@@ -1,0 +1,647 @@
+"""PostgreSQL writer: stream a landing file through ``COPY … FROM STDIN`` into ``raw.<contract>``.
+
+Exactly once: a file version (landing key + content version) is the unit of work. Its rows, its
+rejected rows and its ledger row commit in one transaction, under an advisory lock per raw table.
+
+- Type validation is PostgreSQL's own: ``COPY (ON_ERROR ignore, LOG_VERBOSITY verbose)`` skips a
+  row whose value does not fit its column and reports it as a NOTICE; the notice's line maps back
+  to the source line, and a second pass over the file (only when something was rejected) fetches
+  the raw text and asks ``pg_input_error_info`` for the exact reason.
+- ``replace_file``: a changed version of a loaded key replaces that file's rows.
+  ``append``: immutable facts; a changed version of a loaded key is refused.
+  ``merge``: every row lands in ``raw.<contract>__changes``; the live table ``raw.<contract>`` is
+  recomputed for the touched keys: the latest change per key in landing-key order wins and
+  deletes remove the key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+import psycopg
+from psycopg import sql
+
+from ingestion import passthrough
+from ingestion.contract import Contract
+from ingestion.landing import Landing, LandingObject
+from ingestion.parsing import (
+    DECOMPRESSION_ERRORS,
+    Batch,
+    CountingReader,
+    FileRefused,
+    ParseStats,
+    Reject,
+    datestyle_for,
+    describe_decompression_error,
+    open_binary,
+    open_text,
+    parse_csv,
+    parse_jsonl,
+    parse_parquet,
+)
+
+META_SCHEMA = "ingestion_meta"
+REJECT_ALLOWANCE = 10  # a file is refused only when rejects exceed both the share and this count
+_MAX_REJECT_DETAILS = 1_000_000
+_NOTICE = re.compile(r'at line (\d+) for column "(.*?)": (?:"(.*)"|null input)$', re.S)
+
+META_DDL = f"""
+create schema if not exists raw;
+create schema if not exists {META_SCHEMA};
+create table if not exists {META_SCHEMA}.load_ledger (
+    load_id bigint generated always as identity primary key,
+    contract varchar(128) not null,
+    file_key varchar(1024) not null,
+    file_version varchar(128) not null,
+    file_size bigint,
+    status varchar(16) not null check (status in ('loaded', 'refused')),
+    rows_read bigint not null default 0,
+    rows_loaded bigint not null default 0,
+    rows_rejected bigint not null default 0,
+    error text,
+    contract_fingerprint varchar(32),
+    started_at timestamptz not null,
+    finished_at timestamptz not null,
+    seconds numeric(12, 3),
+    superseded_at timestamptz,
+    unique (contract, file_key, file_version)
+);
+create table if not exists {META_SCHEMA}.rejected_rows (
+    load_id bigint not null,
+    contract varchar(128) not null,
+    file_key varchar(1024) not null,
+    file_version varchar(128) not null,
+    line_number bigint not null,
+    column_name varchar(128),
+    reason text not null,
+    value text,
+    raw_text text,
+    rejected_at timestamptz not null default now()
+);
+create index if not exists rejected_rows_load_idx on {META_SCHEMA}.rejected_rows (load_id);
+"""
+
+
+@dataclass
+class FileResult:
+    contract: str
+    file_key: str
+    file_version: str
+    status: str  # loaded | refused | skipped
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    replaced: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _CopyOutcome:
+    rows_read: int
+    rows_loaded: int
+    rejects: list[Reject]
+    stats: ParseStats
+
+
+class _Refusal(Exception):
+    def __init__(self, reason: str, outcome: _CopyOutcome | None = None):
+        super().__init__(reason)
+        self.outcome = outcome
+
+
+def q(*parts: str) -> sql.Composed:
+    return sql.SQL(".").join(sql.Identifier(p) for p in parts)
+
+
+class PostgresWriter:
+    """Loads landing files into one PostgreSQL database. Not thread-safe: one per connection."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+        self._notices: list[str] = []
+        self._collect = False
+        conn.add_notice_handler(self._on_notice)
+
+    # ------------------------------------------------------------------ schema
+    def _on_notice(self, diag) -> None:
+        if self._collect and diag.message_primary and diag.message_primary.startswith("skipping row"):
+            if len(self._notices) < _MAX_REJECT_DETAILS:
+                self._notices.append(diag.message_primary)
+
+    def ensure_meta(self) -> None:
+        with self.conn.transaction():
+            self.conn.execute("select pg_advisory_xact_lock(hashtextextended('terraminer:ddl', 0))")
+            self.conn.execute(META_DDL)
+
+    def ensure_table(self, contract: Contract) -> None:
+        """Create (or add new contract columns to) the raw table; call under the table lock."""
+        tables = [contract.raw_table]
+        if contract.load.mode == "merge":
+            tables.append(contract.changes_table)
+        for table in tables:
+            existing = {
+                name: dtype
+                for name, dtype in self.conn.execute(
+                    "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a "
+                    "join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace "
+                    "where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped",
+                    ("raw", table),
+                )
+            }
+            if not existing:
+                self.conn.execute(
+                    sql.SQL("create sequence if not exists {} minvalue 0").format(q("raw", f"{table}__row_number"))
+                )
+                self.conn.execute(_create_table_sql(contract, table))
+                self.conn.execute(
+                    sql.SQL("alter sequence {} owned by {}").format(
+                        q("raw", f"{table}__row_number"), q("raw", table, "_row_number")
+                    )
+                )
+                if table == contract.changes_table:
+                    self.conn.execute(
+                        sql.SQL("create index on {} ({})").format(
+                            q("raw", table), sql.SQL(", ").join(map(sql.Identifier, contract.key))
+                        )
+                    )
+                    self.conn.execute(sql.SQL("create index on {} (_file_key)").format(q("raw", table)))
+                elif contract.load.mode == "merge":
+                    self.conn.execute(
+                        sql.SQL("create unique index on {} ({})").format(
+                            q("raw", table), sql.SQL(", ").join(map(sql.Identifier, contract.key))
+                        )
+                    )
+                continue
+            for col in contract.columns:
+                have = existing.get(col.name)
+                if have is None:
+                    self.conn.execute(
+                        sql.SQL("alter table {} add column {} {}").format(
+                            q("raw", table), sql.Identifier(col.name), sql.SQL(_pg_type(col.type))
+                        )
+                    )
+                elif _normal_type(have) != _normal_type(_pg_type(col.type)):
+                    raise _Refusal(
+                        f"raw.{table}.{col.name} is {have} but the contract says {col.type}: "
+                        "migrate the column (alter table) or revert the contract"
+                    )
+
+    # ------------------------------------------------------------------ ledger
+    def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """(file_key, file_version) → (status, contract_fingerprint) for every ledger row of a contract."""
+        rows = self.conn.execute(
+            f"select file_key, file_version, status, contract_fingerprint from {META_SCHEMA}.load_ledger "
+            "where contract = %s",
+            (contract.name,),
+        ).fetchall()
+        self.conn.commit()
+        return {(k, v): (s, f) for k, v, s, f in rows}
+
+    @staticmethod
+    def is_pending(state: tuple[str, str | None] | None, contract: Contract, retry_refused: bool) -> bool:
+        if state is None:
+            return True
+        status, fingerprint = state
+        if status == "loaded":
+            return False
+        return retry_refused or fingerprint != contract.fingerprint
+
+    # ------------------------------------------------------------------ loading
+    def load(
+        self,
+        contract: Contract,
+        landing: Landing,
+        obj: LandingObject,
+        *,
+        retry_refused: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> FileResult:
+        started = time.perf_counter()
+        result = FileResult(contract.name, obj.key, obj.version, "skipped")
+        with self.conn.transaction():
+            self.conn.execute(
+                "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"terraminer:raw.{contract.name}",)
+            )
+            rows = self.conn.execute(
+                f"select load_id, file_version, status, contract_fingerprint from {META_SCHEMA}.load_ledger "
+                "where contract = %s and file_key = %s and superseded_at is null",
+                (contract.name, obj.key),
+            ).fetchall()
+            same = next((r for r in rows if r[1] == obj.version), None)
+            if same is not None and not self.is_pending((same[2], same[3]), contract, retry_refused):
+                result.seconds = time.perf_counter() - started
+                return result
+            if same is not None:  # a refused version retried: forget the earlier attempt
+                self.conn.execute(f"delete from {META_SCHEMA}.rejected_rows where load_id = %s", (same[0],))
+                self.conn.execute(f"delete from {META_SCHEMA}.load_ledger where load_id = %s", (same[0],))
+            previous = next((r for r in rows if r[2] == "loaded" and r[1] != obj.version), None)
+            started_at = self.conn.execute("select clock_timestamp()").fetchone()[0]
+            try:
+                with self.conn.transaction():
+                    self.ensure_table(contract)
+                    if previous is not None and contract.load.mode == "append":
+                        raise _Refusal(
+                            f"append-only contract: {obj.key} changed after it was loaded (was version "
+                            f"{previous[1]}); deliver corrections under a new key or use load mode replace_file"
+                        )
+                    outcome = self._load_rows(contract, landing, obj, previous is not None, on_progress)
+                    load_id = self._record(contract, obj, "loaded", outcome, None, started_at, started)
+                    if previous is not None:
+                        self.conn.execute(
+                            f"update {META_SCHEMA}.load_ledger set superseded_at = now() where load_id = %s",
+                            (previous[0],),
+                        )
+                    self._write_rejects(load_id, contract, obj, outcome.rejects)
+            except _Refusal as refusal:
+                outcome = refusal.outcome
+                load_id = self._record(contract, obj, "refused", outcome, str(refusal), started_at, started)
+                if outcome is not None:
+                    self._write_rejects(load_id, contract, obj, outcome.rejects)
+                result.status = "refused"
+                result.error = str(refusal)
+            else:
+                result.status = "loaded"
+                result.replaced = previous is not None
+            if outcome is not None:
+                result.rows_read = outcome.rows_read
+                result.rows_loaded = outcome.rows_loaded if result.status == "loaded" else 0
+                result.rows_rejected = len(outcome.rejects)
+                if outcome.stats.extra_columns:
+                    result.notes.append(f"ignored undeclared columns: {', '.join(outcome.stats.extra_columns)}")
+                if outcome.stats.missing_columns:
+                    result.notes.append(f"absent nullable columns loaded as NULL: {', '.join(outcome.stats.missing_columns)}")
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _record(self, contract, obj, status, outcome, error, started_at, started) -> int:
+        rows_read = outcome.rows_read if outcome else 0
+        rows_loaded = outcome.rows_loaded if outcome and status == "loaded" else 0
+        rows_rejected = len(outcome.rejects) if outcome else 0
+        return self.conn.execute(
+            f"insert into {META_SCHEMA}.load_ledger (contract, file_key, file_version, file_size, status, "
+            "rows_read, rows_loaded, rows_rejected, error, contract_fingerprint, started_at, finished_at, seconds) "
+            "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp(), %s) returning load_id",
+            (
+                contract.name, obj.key, obj.version, obj.size, status, rows_read, rows_loaded, rows_rejected,
+                error, contract.fingerprint, started_at, round(time.perf_counter() - started, 3),
+            ),
+        ).fetchone()[0]
+
+    def _write_rejects(self, load_id: int, contract: Contract, obj: LandingObject, rejects: list[Reject]) -> None:
+        if not rejects:
+            return
+        cols = "load_id, contract, file_key, file_version, line_number, column_name, reason, value, raw_text"
+        with self.conn.cursor().copy(f"copy {META_SCHEMA}.rejected_rows ({cols}) from stdin") as cp:
+            for r in rejects:
+                cp.write_row(
+                    (load_id, contract.name, obj.key, obj.version, r.line, r.column, _storable(r.reason),
+                     _storable(r.value), _storable(getattr(r, "raw_text", None)))
+                )
+
+    def _load_rows(self, contract, landing, obj, replacing: bool, on_progress) -> _CopyOutcome:
+        target = contract.changes_table if contract.load.mode == "merge" else contract.raw_table
+        self.conn.execute("select set_config('terraminer.file_key', %s, true)", (obj.key,))
+        self.conn.execute("select set_config('terraminer.file_version', %s, true)", (obj.version,))
+        self.conn.execute("select set_config('datestyle', %s, true)", (datestyle_for(contract),))
+        touched_before = None
+        if replacing:
+            if contract.load.mode == "merge":
+                touched_before = self._keys_of_file(contract, obj.key)
+            self.conn.execute(sql.SQL("delete from {} where _file_key = %s").format(q("raw", target)), (obj.key,))
+        outcome = self._copy(contract, landing, obj, target, on_progress)
+        threshold = contract.reject_threshold
+        if outcome.rejects and len(outcome.rejects) > max(threshold * outcome.rows_read, REJECT_ALLOWANCE):
+            share = len(outcome.rejects) / max(outcome.rows_read, 1)
+            first = outcome.rejects[0]
+            raise _Refusal(
+                f"{len(outcome.rejects)} of {outcome.rows_read} rows rejected ({share:.1%} > threshold "
+                f"{threshold:.1%}); first: line {first.line}"
+                + (f" column {first.column}" if first.column else "")
+                + f": {first.reason}",
+                outcome,
+            )
+        if contract.load.mode == "merge":
+            self._apply_merge(contract, obj.key, touched_before)
+        return outcome
+
+    def _copy(self, contract, landing, obj, target, on_progress) -> _CopyOutcome:
+        if passthrough.eligible(contract):
+            try:
+                with self.conn.transaction():
+                    return self._copy_fast(contract, landing, obj, target, on_progress)
+            except passthrough.Fallback:
+                pass  # rolled back: load through the parsing path, which explains every row
+        return self._copy_parsed(contract, landing, obj, target, on_progress)
+
+    def _copy_fast(self, contract, landing, obj, target, on_progress) -> _CopyOutcome:
+        """Stream the file's bytes to COPY unchanged (see ingestion.passthrough)."""
+        self._notices = []
+        self._collect = True
+        try:
+            with contextlib.closing(landing.open(obj)) as raw:
+                binary = open_binary(CountingReader(raw, on_progress), contract, obj.key)
+                plan = passthrough.plan(binary, contract)
+                self.conn.execute(
+                    "select setval(%s::regclass, %s, false)",
+                    (f'raw."{target}__row_number"', plan.first_data_line),
+                )
+                fmt = contract.format
+                cols = sql.SQL(", ").join(map(sql.Identifier, plan.columns))
+                copy_sql = sql.SQL(
+                    "copy {} ({}) from stdin (format csv, delimiter {}, quote {}, force_null ({}), "
+                    "on_error ignore, log_verbosity verbose)"
+                ).format(q("raw", target), cols, sql.Literal(fmt.delimiter), sql.Literal(fmt.quote), cols)
+                with self.conn.cursor() as cur:
+                    with cur.copy(copy_sql) as copy:
+                        for chunk in plan.body:
+                            copy.write(chunk)
+                    rows_loaded = cur.rowcount
+        except FileRefused as err:
+            raise _Refusal(str(err)) from None
+        except DECOMPRESSION_ERRORS as err:
+            raise _Refusal(describe_decompression_error(err)) from None
+        except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as err:
+            raise passthrough.Fallback(_one_line(err)) from None
+        finally:
+            self._collect = False
+        if self._notices or rows_loaded != plan.counter.total:
+            raise passthrough.Fallback("rows rejected: explain them through the parsing path")
+        return _CopyOutcome(rows_loaded, rows_loaded, [], plan.stats)
+
+    def _copy_parsed(self, contract, landing, obj, target, on_progress) -> _CopyOutcome:
+        columns = ["_row_number"] + [c.name for c in contract.columns]
+        copy_sql = sql.SQL(
+            "copy {} ({}) from stdin (format text, on_error ignore, log_verbosity verbose)"
+        ).format(q("raw", target), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        stats = ParseStats()
+        rejects: list[Reject] = []
+        copy_lines = array("q")  # COPY line n → source line copy_lines[n - 1]
+        self._notices = []
+        self._collect = True
+        rows_read = 0
+        try:
+            with contextlib.ExitStack() as stack:
+                batches = stack.enter_context(_open_batches(contract, landing, obj, stats, on_progress, None))
+                cur = stack.enter_context(self.conn.cursor())
+                with cur.copy(copy_sql) as copy:
+                    for batch in batches:
+                        rows_read += len(batch.rows) + len(batch.rejects)
+                        rejects.extend(batch.rejects)
+                        data, kept = _encode_batch(batch, contract, rejects)
+                        if data:
+                            copy.write(data)
+                            copy_lines.extend(map(int, map(itemgetter(0), kept)))
+                rows_loaded = cur.rowcount
+        except FileRefused as err:
+            raise _Refusal(str(err)) from None
+        except DECOMPRESSION_ERRORS as err:
+            raise _Refusal(describe_decompression_error(err)) from None
+        except UnicodeError as err:
+            raise _Refusal(f"cannot decode as {contract.format.encoding}: {err}; set format.encoding") from None
+        except psycopg.errors.DataError as err:
+            raise _Refusal(f"PostgreSQL refused the data: {_one_line(err)}") from None
+        except psycopg.errors.IntegrityError as err:
+            raise _Refusal(f"PostgreSQL refused the data: {_one_line(err)}") from None
+        finally:
+            self._collect = False
+        pg_rejects = []
+        for message in self._notices:
+            match = _NOTICE.search(message)
+            if match is None:
+                continue
+            line = copy_lines[int(match.group(1)) - 1]
+            pg_rejects.append(Reject(line, match.group(2), "", match.group(3)))
+        if rows_loaded + len(pg_rejects) != len(copy_lines):
+            raise _Refusal(
+                f"internal reconciliation failed: sent {len(copy_lines)} rows, COPY loaded {rows_loaded} and "
+                f"skipped {len(pg_rejects)}; nothing was loaded, please report this file"
+            )
+        rejects.extend(pg_rejects)
+        if rejects:
+            rejects = self._explain(contract, landing, obj, rejects)
+        return _CopyOutcome(rows_read, rows_loaded, rejects, stats)
+
+    def _explain(self, contract, landing, obj, rejects: list[Reject]) -> list[_ExplainedReject]:
+        """Second pass: raw text of every rejected line, and PostgreSQL's reason for type errors."""
+        wanted = {r.line for r in rejects}
+        found: dict[int, tuple[str, tuple | None]] = {}
+        with contextlib.suppress(FileRefused, *DECOMPRESSION_ERRORS, UnicodeError):
+            with _open_batches(contract, landing, obj, ParseStats(), None, wanted) as records:
+                for line, raw, values in records:
+                    found[line] = (raw, values)
+        positions = {c.name: i for i, c in enumerate(contract.columns)}
+        types = {c.name: c.type for c in contract.columns}
+        pending = []
+        explained = []
+        for r in rejects:
+            raw, values = found.get(r.line, (None, None))
+            value = r.value
+            if not r.reason and values is not None and r.column in positions:
+                value = values[positions[r.column] + 1]
+            item = _ExplainedReject(r.line, r.column, r.reason, value, raw)
+            if not item.reason:
+                pending.append(item)
+            explained.append(item)
+        if pending:
+            messages = self.conn.execute(
+                "select coalesce((pg_input_error_info(v, t)).message, 'value does not fit type ' || t) "
+                "from unnest(%s::text[], %s::text[]) with ordinality as u(v, t, n) order by n",
+                ([_storable(p.value) or "" for p in pending], [_pg_type(types.get(p.column, "text")) for p in pending]),
+            ).fetchall()
+            for item, (message,) in zip(pending, messages, strict=True):
+                item.reason = message
+        explained.sort(key=lambda e: e.line)
+        return explained
+
+    # ------------------------------------------------------------------ merge
+    def _keys_of_file(self, contract: Contract, file_key: str):
+        keys = sql.SQL(", ").join(map(sql.Identifier, contract.key))
+        return self.conn.execute(
+            sql.SQL("select distinct {} from {} where _file_key = %s").format(keys, q("raw", contract.changes_table)),
+            (file_key,),
+        ).fetchall()
+
+    def _apply_merge(self, contract: Contract, file_key: str, touched_before) -> None:
+        key_cols = [sql.Identifier(k) for k in contract.key]
+        keys = sql.SQL(", ").join(key_cols)
+        changes, live = q("raw", contract.changes_table), q("raw", contract.raw_table)
+        self.conn.execute("drop table if exists _touched")
+        self.conn.execute(
+            sql.SQL("create temp table _touched on commit drop as select distinct {} from {} where _file_key = %s")
+            .format(keys, changes),
+            (file_key,),
+        )
+        if touched_before:
+            with self.conn.cursor().copy(sql.SQL("copy _touched ({}) from stdin").format(keys)) as cp:
+                for row in touched_before:
+                    cp.write_row(row)
+        join = sql.SQL(" and ").join(sql.SQL("x.{0} = t.{0}").format(k) for k in key_cols)
+        self.conn.execute(sql.SQL("delete from {} x using _touched t where {}").format(live, join))
+        cols = [c.name for c in contract.columns] + ["_file_key", "_file_version", "_row_number", "_loaded_at"]
+        col_list = sql.SQL(", ").join(map(sql.Identifier, cols))
+        deletes = contract.load.change_type.delete
+        self.conn.execute(
+            sql.SQL(
+                "insert into {live} ({cols}) select {cols} from ("
+                " select x.*, row_number() over (partition by {xkeys} order by x._file_key desc, x._row_number desc)"
+                " as _rank from {changes} x join (select distinct {keys} from _touched) t on {join}"
+                ") ranked where _rank = 1 and ({change_col} is null or {change_col} <> all(%s))"
+            ).format(
+                live=live, cols=col_list, keys=keys, changes=changes, join=join,
+                xkeys=sql.SQL(", ").join(sql.SQL("x.{}").format(k) for k in key_cols),
+                change_col=sql.Identifier(contract.load.change_type.column),
+            ),
+            (deletes,),
+        )
+
+
+@dataclass
+class _ExplainedReject:
+    line: int
+    column: str | None
+    reason: str
+    value: str | None
+    raw_text: str | None
+
+
+@contextlib.contextmanager
+def _open_batches(contract, landing, obj, stats, on_progress, capture_lines):
+    """Open the object and yield the format's batch iterator (or capture iterator)."""
+    kind = contract.format.type
+    if kind == "parquet":
+        with landing.local_path(obj) as path:
+            yield parse_parquet(path, contract, stats, capture_lines=capture_lines)
+        return
+    with contextlib.closing(landing.open(obj)) as raw:
+        counted = CountingReader(raw, on_progress)
+        binary = open_binary(counted, contract, obj.key)
+        text = open_text(binary, contract)
+        parser = parse_csv if kind == "csv" else parse_jsonl
+        yield parser(text, contract, stats, capture_lines=capture_lines)
+
+
+def _encode_batch(batch: Batch, contract: Contract, rejects: list) -> tuple[bytes, list[tuple]]:
+    """COPY text-format bytes for a batch: one line per row, ``\\N`` for NULL.
+
+    Fast path: join everything, then prove with a few C-level scans that no value needed escaping.
+    Rows with NUL bytes or undecodable bytes are rejected one by one.
+    """
+    rows = batch.rows
+    if not rows:
+        return b"", []
+    width = len(rows[0])
+    text = "\n".join(map("\t".join, rows))
+    clean = (
+        "\\" not in text
+        and "\r" not in text
+        and "\x00" not in text
+        and text.count("\n") == len(rows) - 1
+        and text.count("\t") == len(rows) * (width - 1)
+    )
+    if clean:
+        try:
+            return _nulls(text).encode("utf-8") + b"\n", rows
+        except UnicodeEncodeError:
+            pass
+    kept, lines = [], []
+    names = [c.name for c in contract.columns]
+    for row in rows:
+        bad = next((i for i, v in enumerate(row) if "\x00" in v or _has_surrogate(v)), None)
+        if bad is None:
+            lines.append("\t".join(_escape(v) if v else "" for v in row))
+            kept.append(row)
+            continue
+        value = row[bad]
+        if "\x00" in value:
+            reason = "NUL byte (0x00) in value: PostgreSQL text cannot hold it"
+        else:
+            raw = value.encode("utf-8", "surrogateescape")
+            bad_byte = next((b for b in raw if b >= 0x80), 0)
+            reason = (
+                f"invalid {contract.format.encoding} byte 0x{bad_byte:02x}: "
+                "if the whole file is another encoding, set format.encoding (e.g. latin-1)"
+            )
+        rejects.append(Reject(int(row[0]), names[bad - 1], reason, value))
+    if not kept:
+        return b"", []
+    return _nulls("\n".join(lines)).encode("utf-8") + b"\n", kept
+
+
+def _escape(value: str) -> str:
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _nulls(text: str) -> str:
+    """Empty fields → \\N. The first field (line number) is never empty, so an empty field is
+    always preceded by a tab: ``\\t\\t`` (twice, for runs), ``\\t\\n`` and a trailing tab."""
+    text = text.replace("\t\t", "\t\\N\t").replace("\t\t", "\t\\N\t").replace("\t\n", "\t\\N\n")
+    if text.endswith("\t"):
+        text += "\\N"
+    return text
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _storable(value: str | None, limit: int = 1_000_000) -> str | None:
+    """Text PostgreSQL can store: NULs and undecodable bytes made visible, very long values cut."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        value = value.replace("\x00", "\\x00")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if len(value) > limit:
+        value = value[:limit] + f"… [{len(value) - limit} more characters]"
+    return value
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())[:500]
+
+
+def _pg_type(contract_type: str) -> str:
+    return "timestamp with time zone" if contract_type == "timestamptz" else contract_type
+
+
+def _normal_type(name: str) -> str:
+    name = name.replace("character varying", "varchar").replace("timestamp without time zone", "timestamp")
+    name = name.replace("timestamp with time zone", "timestamptz").replace("character(", "char(")
+    return name.replace(" ", "")
+
+
+def _create_table_sql(contract: Contract, table: str) -> sql.Composed:
+    cols = [
+        sql.SQL("{} {}{}").format(
+            sql.Identifier(c.name), sql.SQL(_pg_type(c.type)), sql.SQL("" if c.nullable else " not null")
+        )
+        for c in contract.columns
+    ]
+    cols += [
+        sql.SQL("_file_key varchar(1024) not null default current_setting('terraminer.file_key')"),
+        sql.SQL("_file_version varchar(128) not null default current_setting('terraminer.file_version')"),
+        sql.SQL("_row_number bigint not null default nextval({})").format(
+            sql.Literal(f'raw."{table}__row_number"')
+        ),
+        sql.SQL("_loaded_at timestamptz not null default now()"),
+    ]
+    return sql.SQL("create table {} ({})").format(q("raw", table), sql.SQL(", ").join(cols))

@@ -1,0 +1,91 @@
+"""Discover pending landing files per contract and load them: the product entry point used by the
+CLI (``terraminer ingest``), Dagster assets and benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+
+from ingestion.contract import Contract
+from ingestion.landing import Landing, LandingObject
+from ingestion.postgres import FileResult, PostgresWriter
+
+
+@dataclass
+class PendingFile:
+    contract: Contract
+    obj: LandingObject
+    state: str  # new | changed | retry
+
+
+@dataclass
+class IngestReport:
+    results: list[FileResult] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "refused"]
+
+    @property
+    def loaded(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "loaded"]
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "files": len(self.results),
+            "loaded_files": len(self.loaded),
+            "refused_files": len(self.refused),
+            "rows_read": sum(r.rows_read for r in self.results),
+            "rows_loaded": sum(r.rows_loaded for r in self.results),
+            "rows_rejected": sum(r.rows_rejected for r in self.results),
+        }
+
+    def for_contract(self, name: str) -> IngestReport:
+        return IngestReport([r for r in self.results if r.contract == name])
+
+
+def discover(
+    writer: PostgresWriter, contracts: dict[str, Contract], landing: Landing, *, retry_refused: bool = False
+) -> list[PendingFile]:
+    """Pending file versions of every contract, in landing-key order per contract."""
+    pending = []
+    for contract in contracts.values():
+        ledger = writer.ledger_versions(contract)
+        loaded_keys = {k for (k, _v), (status, _f) in ledger.items() if status == "loaded"}
+        for obj in landing.list(contract.landing_prefix):
+            state = ledger.get((obj.key, obj.version))
+            if not writer.is_pending(state, contract, retry_refused):
+                continue
+            kind = "retry" if state is not None else ("changed" if obj.key in loaded_keys else "new")
+            pending.append(PendingFile(contract, obj, kind))
+    return pending
+
+
+def ingest(
+    conn: psycopg.Connection,
+    contracts: dict[str, Contract],
+    landing: Landing,
+    *,
+    dry_run: bool = False,
+    retry_refused: bool = False,
+    on_file_start: Callable[[PendingFile, int, int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    on_file_done: Callable[[FileResult], None] | None = None,
+) -> tuple[list[PendingFile], IngestReport]:
+    """Load every pending file; a refused file never stops the others."""
+    writer = PostgresWriter(conn)
+    writer.ensure_meta()
+    pending = discover(writer, contracts, landing, retry_refused=retry_refused)
+    report = IngestReport()
+    if dry_run:
+        return pending, report
+    for index, item in enumerate(pending, start=1):
+        if on_file_start is not None:
+            on_file_start(item, index, len(pending))
+        result = writer.load(item.contract, landing, item.obj, retry_refused=retry_refused, on_progress=on_progress)
+        report.results.append(result)
+        if on_file_done is not None:
+            on_file_done(result)
+    return pending, report

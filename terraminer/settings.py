@@ -1,0 +1,217 @@
+"""One settings object for every environment (ARCHITECTURE §3).
+
+Everything is resolved lazily from ``TERRAMINER_*`` (and a few standard) environment variables;
+importing this module reads nothing and connects to nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Env = Literal["local", "ci", "dev", "staging", "prod"]
+EMBEDDED_ENVS = ("local", "ci")
+# PostgreSQL's unix socket path (``<dir>/.s.PGSQL.<port>``) must fit in sockaddr_un (108 bytes).
+_MAX_SOCKET_PATH = 100
+
+
+def project_dir() -> Path:
+    """The repository root: where ``dbt_project.yml`` lives."""
+    override = os.environ.get("TERRAMINER_PROJECT_DIR")
+    if override:
+        return Path(override).resolve()
+    here = Path(__file__).resolve().parents[1]
+    if (here / "dbt_project.yml").exists():
+        return here
+    return Path.cwd()
+
+
+@dataclass(frozen=True)
+class WarehouseConfig:
+    """How to reach the warehouse. ``kind`` is ``postgres`` or ``redshift``."""
+
+    kind: str
+    host: str
+    port: int
+    user: str
+    dbname: str
+    password: str | None = None
+    embedded: bool = False
+
+    def conninfo(self, **overrides: object) -> dict[str, object]:
+        """Keyword arguments for ``psycopg.connect``."""
+        info: dict[str, object] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "dbname": self.dbname,
+        }
+        if self.password:
+            info["password"] = self.password
+        info.update(overrides)
+        return info
+
+    def libpq_env(self) -> dict[str, str]:
+        """The standard libpq variables (``psql`` and ``psycopg.connect()`` with no arguments)."""
+        env = {
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGDATABASE": self.dbname,
+        }
+        if self.password:
+            env["PGPASSWORD"] = self.password
+        return env
+
+
+class Settings(BaseSettings):
+    """Resolve ``local|ci|dev|staging|prod`` to warehouse, landing zone, MLflow URI and dbt target."""
+
+    model_config = SettingsConfigDict(env_prefix="TERRAMINER_", extra="ignore")
+
+    env: Env = "local"
+    home: Path | None = Field(default=None, description="Local state: Postgres data, landing, MLflow, Dagster")
+    landing_uri: str | None = Field(default=None, description="file:///path, a plain path, or s3://bucket/prefix")
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (moto, MinIO)")
+    database: str = "terraminer"
+    pg_user: str = "postgres"
+    pg_port: int = 5432
+    pg_tcp: bool = Field(default=False, description="Also listen on 127.0.0.1:pg_port (BI tools)")
+    mlflow_tracking_uri: str | None = None
+    dbt_target: str | None = None
+    redshift_iam_role: str | None = None
+    notify_channel: str = Field(default="outbox", description="outbox | webhook | sns")
+    notify_target: str | None = Field(default=None, description="webhook URL or SNS topic ARN")
+
+    # ----------------------------------------------------------------- paths
+    @cached_property
+    def home_dir(self) -> Path:
+        return (self.home or project_dir() / ".terraminer").expanduser().resolve()
+
+    @property
+    def pg_root(self) -> Path:
+        return self.home_dir / "pg"
+
+    @property
+    def pg_data_dir(self) -> Path:
+        return self.pg_root / "data"
+
+    @property
+    def pg_socket_dir(self) -> Path:
+        """Socket directory: inside the home, or a short /tmp path when the home path is too long."""
+        candidate = self.pg_root
+        if len(str(candidate / f".s.PGSQL.{self.pg_port}")) <= _MAX_SOCKET_PATH:
+            return candidate
+        digest = hashlib.sha256(str(self.home_dir).encode()).hexdigest()[:12]
+        return Path("/tmp") / f"terraminer-{digest}"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home_dir / "dagster"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home_dir / "mlflow"
+
+    @property
+    def outbox_path(self) -> Path:
+        return self.home_dir / "outbox" / "notifications.jsonl"
+
+    # ------------------------------------------------------------ resolution
+    @property
+    def embedded(self) -> bool:
+        return self.env in EMBEDDED_ENVS
+
+    @property
+    def landing(self) -> str:
+        if self.landing_uri:
+            return self.landing_uri
+        if self.embedded:
+            return str(self.home_dir / "landing")
+        raise_missing("TERRAMINER_LANDING_URI", f"the {self.env} landing zone (s3://bucket/prefix)")
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+    @property
+    def target(self) -> str:
+        return self.dbt_target or os.environ.get("DBT_TARGET") or self.env
+
+    @property
+    def mlflow_uri(self) -> str:
+        uri = self.mlflow_tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if uri:
+            return uri
+        if self.env in ("prod", "staging"):
+            raise_missing("MLFLOW_TRACKING_URI", "the MLflow tracking server")
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+    @property
+    def warehouse(self) -> WarehouseConfig:
+        if self.embedded:
+            return WarehouseConfig(
+                kind="postgres",
+                host=str(self.pg_socket_dir),
+                port=self.pg_port,
+                user=self.pg_user,
+                dbname=self.database,
+                embedded=True,
+            )
+        if self.env == "prod":
+            return WarehouseConfig(
+                kind="redshift",
+                host=required_env("REDSHIFT_HOST", "the Redshift endpoint"),
+                port=int(os.environ.get("REDSHIFT_PORT", "5439")),
+                user=required_env("REDSHIFT_USER", "the Redshift user"),
+                dbname=os.environ.get("REDSHIFT_DATABASE", self.database),
+                password=os.environ.get("REDSHIFT_PASSWORD"),
+            )
+        return WarehouseConfig(
+            kind="postgres",
+            host=required_env("PGHOST", f"the {self.env} PostgreSQL host"),
+            port=int(os.environ.get("PGPORT", "5432")),
+            user=required_env("PGUSER", f"the {self.env} PostgreSQL user"),
+            dbname=os.environ.get("PGDATABASE", self.database),
+            password=os.environ.get("PGPASSWORD"),
+        )
+
+    def dbt_env(self) -> dict[str, str]:
+        """Variables ``profiles.yml`` reads, for the embedded envs."""
+        env = {
+            "DBT_PROFILES_DIR": str(project_dir()),
+            "DBT_PROJECT_DIR": str(project_dir()),
+            "DBT_TARGET": self.target,
+        }
+        if self.embedded:
+            env.update(self.warehouse.libpq_env())
+        return env
+
+
+def required_env(name: str, what: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise_missing(name, what)
+    return value
+
+
+def raise_missing(name: str, what: str):
+    from terraminer.errors import TerraMinerError
+
+    raise TerraMinerError(f"{name} is not set: export it to point TerraMiner at {what}")
+
+
+def get_settings(**overrides: object) -> Settings:
+    """A fresh settings object (cheap: nothing is read until a property is used)."""
+    return Settings(**overrides)

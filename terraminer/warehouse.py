@@ -1,0 +1,26 @@
+"""Connections to the warehouse named by the settings."""
+
+from __future__ import annotations
+
+import psycopg
+
+from terraminer.errors import StackNotRunningError, TerraMinerError
+from terraminer.settings import Settings
+
+
+def connect(settings: Settings, **kwargs) -> psycopg.Connection:
+    """A psycopg connection, or one clear error saying how to get one."""
+    info = settings.warehouse.conninfo(**kwargs.pop("conninfo", {}))
+    if settings.warehouse.kind != "postgres":
+        raise TerraMinerError(
+            f"TERRAMINER_ENV={settings.env} targets Redshift: use ingestion.redshift for loads (COPY from S3)"
+        )
+    try:
+        return psycopg.connect(**info, **kwargs)
+    except psycopg.OperationalError as err:
+        if settings.embedded:
+            raise StackNotRunningError(
+                f"the local warehouse under {settings.home_dir} is not running: run `terraminer up` first"
+            ) from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else "connection failed"
+        raise TerraMinerError(f"cannot connect to {info.get('host')}:{info.get('port')}: {first}") from None
