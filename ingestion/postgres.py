@@ -245,8 +245,8 @@ class PostgresWriter:
             previous = next((r for r in rows if r[2] == "loaded" and r[1] != obj.version), None)
             started_at = self.conn.execute("select clock_timestamp()").fetchone()[0]
             try:
+                self.ensure_table(contract)
                 with self.conn.transaction():
-                    self.ensure_table(contract)
                     if previous is not None and contract.load.mode == "append":
                         raise _Refusal(
                             f"append-only contract: {obj.key} changed after it was loaded (was version "

@@ -76,6 +76,7 @@ def prepare_warehouse(settings: Settings, scale: int = CI_SCALE) -> dict:
     from ingestion.real_feeds import stage_real_feeds
     from ingestion.runner import ingest
     from ingestion.synthetic import generate
+    from ml.warehouse import ensure_ml_tables
     from terraminer import roles
     from terraminer.warehouse import connect
 
@@ -85,6 +86,7 @@ def prepare_warehouse(settings: Settings, scale: int = CI_SCALE) -> dict:
     print(f"landing: {len(summary.files)} synthetic files (scale {scale}), {len(real)} real files", flush=True)
     with connect(settings) as conn:
         roles.apply_postgres(conn)
+        ensure_ml_tables(conn)
         _, report = ingest(conn, load_contracts(), landing)
     totals = report.totals()
     print(f"ingested: {totals}", flush=True)

@@ -166,7 +166,12 @@ def _add_generate_args(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["psql"]:  # everything after `psql` belongs to psql, options included
+        args = parser.parse_args(["psql"])
+        args.psql_args = argv[1:]
+    else:
+        args = parser.parse_args(argv)
     try:
         settings = get_settings()
         return args.func(args, settings)

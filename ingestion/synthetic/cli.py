@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Callable
 
 from ..landing import Landing
 from .generator import DEFAULT_SIGMA, Defects, GenerationSummary, generate
@@ -39,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sigma", type=float, default=DEFAULT_SIGMA, help="log price noise of arm's-length sales")
 
 
-def run_from_args(args: argparse.Namespace, landing: Landing, progress=None) -> GenerationSummary:
+def run_from_args(args: argparse.Namespace, landing: Landing,
+                  progress: Callable[[str], None] | None = None) -> GenerationSummary:
     defects = Defects(
         duplicate_rate=args.duplicate_rate,
         malformed_rate=args.malformed_rate,

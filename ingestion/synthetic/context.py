@@ -9,7 +9,7 @@ import numpy as np
 
 from .hedonic import Coefficients
 from .names import companies
-from .parcels import Parcels, build_parcels
+from .parcels import SALE_CYCLE, Parcels, build_parcels
 from .world import World, build_world
 
 SALES_PER_1000_PARCELS = 1000  # sales over a 1,096-day period per 1,000 parcels (scale 1)
@@ -40,7 +40,7 @@ class Context:
 
     def eligible(self, day: dt.date) -> np.ndarray:
         """Parcels allowed to sell on ``day``: the same phase of the 180-day cycle (so ≥180 days apart)."""
-        phase = day.toordinal() % len(self.bounds[:-1])
+        phase = day.toordinal() % SALE_CYCLE
         return self.order[self.bounds[phase] : self.bounds[phase + 1]]
 
     def expected_sales(self, day: dt.date) -> float:

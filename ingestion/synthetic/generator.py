@@ -162,7 +162,7 @@ def _truth_document(ctx: Context, run: Run, truth: TruthRecorder, defects: Defec
         ],
         "neighbourhoods": [
             {"postcode": f"{int(world.nb_postcode[i]):05d}", "region_code": world.regions[int(world.nb_region[i])].code,
-             "city": world.nb_city[i], "premium": round(float(world.nb_premium[i]), 6),
+             "city": world.nb_city[i], "premium": float(world.nb_premium[i]),
              "centre_lat": round(float(world.nb_lat[i]), 6), "centre_lon": round(float(world.nb_lon[i]), 6)}
             for i in range(world.n_neighbourhoods)
         ],

@@ -57,6 +57,11 @@ def simulate_listings(ctx: Context, sales: DaySales) -> np.ndarray:
     return np.sort(events, order=["day", "sec", "src", "seq", "k"])
 
 
+def _cut(price: np.ndarray, fraction: np.ndarray) -> np.ndarray:
+    """A price cut, rounded to $1,000 and always at least $1,000."""
+    return np.maximum(np.minimum(_round_k(price * (1 - fraction)), price - 1000), 1000)
+
+
 def _times(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(8 * 60, 21 * 60, shape) * 60
 
@@ -77,8 +82,8 @@ def _sold(ctx: Context, sales: DaySales) -> np.ndarray:
     cut1 = np.clip(listed_day + np.round(np.where(cuts == 2, f1, f_one) * span), listed_day + 1, pending_day - 1)
     cut2 = np.clip(listed_day + np.round(f2 * span), cut1 + 1, pending_day - 1)
     price0 = _round_k(sales.true_value * np.exp(rng.normal(0.03, 0.05, n)))
-    price1 = _round_k(price0 * (1 - rng.uniform(0.02, 0.08, n)))
-    price2 = _round_k(price1 * (1 - rng.uniform(0.02, 0.08, n)))
+    price1 = _cut(price0, rng.uniform(0.02, 0.08, n))
+    price2 = _cut(price1, rng.uniform(0.02, 0.08, n))
     secs = _times(rng, (n, 5))
     agent = rng.integers(1, ctx.n_agents + 1, n)
 
@@ -111,8 +116,8 @@ def _withdrawn(ctx: Context, sales: DaySales, first_seq: int) -> np.ndarray:
     cut1 = np.clip(listed_day + np.round(np.where(cuts == 2, f1, f_one) * dom), listed_day + 1, x - 1)
     cut2 = np.clip(listed_day + np.round(f2 * dom), cut1 + 1, x - 1)
     price0 = _round_k(value * np.exp(rng.normal(0.05, 0.06, n)))
-    price1 = _round_k(price0 * (1 - rng.uniform(0.02, 0.08, n)))
-    price2 = _round_k(price1 * (1 - rng.uniform(0.02, 0.08, n)))
+    price1 = _cut(price0, rng.uniform(0.02, 0.08, n))
+    price2 = _cut(price1, rng.uniform(0.02, 0.08, n))
     after_cuts = np.select([cuts == 0, cuts == 1], [price0, price1], price2)
     relisted = rng.random(n) < RELIST_SHARE
     relist_day = x + rng.integers(7, 26, n)

@@ -42,7 +42,8 @@ class EventBuffer:
                 lo, hi = np.searchsorted(table["day"], [ordinal, ordinal + 1])
                 if hi > lo:
                     parts.append(table[lo:hi])
-        events = np.concatenate(parts) if parts else np.zeros(0, dtype=EVENT_DTYPE)
+        # joining raw bytes is much cheaper than np.concatenate's structured-dtype promotion per part
+        events = np.frombuffer(b"".join(part.tobytes() for part in parts), dtype=EVENT_DTYPE).copy()
         return np.sort(events, order=_SORT)
 
     def drop_before(self, source: int) -> None:

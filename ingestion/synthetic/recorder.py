@@ -77,91 +77,117 @@ def gzip_bytes(text: str) -> bytes:
 
 
 def render_sales_file(ctx: Context, sales: DaySales, rates: Rates) -> SalesFile:
-    day, n = sales.day, len(sales)
-    ordinal = day.toordinal()
-    stamp = compact(ordinal)
-
+    """The day's file: its key and content (and, when its redelivery coin comes up, the erroneous first
+    delivery). Depends only on (seed, scale, sigma, day) and the rates."""
+    day = sales.day
     late_rng = day_rng(ctx.seed, ctx.scale, day, Stream.LATE)
     late = bool(late_rng.random() < rates.late)
     extra_days = int(late_rng.integers(1, MAX_LATE_DAYS + 1))
-    delivery = dt.date.fromordinal(ordinal + sales.file_lag + (extra_days if late else 0))
+    delivery = day + dt.timedelta(days=sales.file_lag + (extra_days if late else 0))
     redelivered = bool(day_rng(ctx.seed, ctx.scale, day, Stream.REDELIVERY).random() < rates.redelivery)
 
-    # valid rows: recording order, even document numbers
+    layout = _plan(ctx, sales, rates, with_spurious=redelivered)
+    final, final_stats = _assemble(layout, sales, {}, with_spurious=False)
+    original, original_stats = (
+        _assemble(layout, sales, _wrong_prices(ctx, sales), with_spurious=True) if redelivered else (None, None)
+    )
+    return SalesFile(day, sales_key(day, delivery), delivery, late, redelivered, final, final_stats, original,
+                     original_stats, layout.documents, layout.parcel_ids)
+
+
+@dataclass
+class _Layout:
+    """Where every row of a day's file goes. Slot ``s`` is just before the valid row recorded ``s``-th."""
+
+    order: list[int]  # valid row indexes in recording order
+    documents: list[str]  # document number of each valid row
+    parcel_ids: list[str]
+    recording_dates: list[str]
+    extra: dict[int, str]  # slot -> malformed row
+    spurious: tuple[int, str] | None  # slot, row
+    duplicated: list[int]  # valid rows re-emitted
+    duplicate_position: np.ndarray  # where (0..1 of the rest of the file)
+
+
+def _plan(ctx: Context, sales: DaySales, rates: Rates, with_spurious: bool) -> _Layout:
+    day, n = sales.day, len(sales)
+    ordinal, stamp = day.toordinal(), compact(day.toordinal())
     order_rng = day_rng(ctx.seed, ctx.scale, day, Stream.RECORDING, 1)
     order = np.lexsort((order_rng.random(n), sales.recording_lag))
-    gap = max(1, 499_999 // (n + 1))
-    seq = 2 * np.cumsum(order_rng.integers(1, gap + 1, n))
+    seq = 2 * np.cumsum(order_rng.integers(1, max(1, 499_999 // (n + 1)) + 1, n))  # even, increasing
     valid_seq = np.empty(n, dtype=np.int64)
     valid_seq[order] = seq
-    documents = [f"D{stamp}{s:06d}" for s in valid_seq.tolist()]
-    parcel_ids = ctx.parcels.ids(sales.parcel)
-    sale_date = iso(ordinal)
-    rec_dates = [iso(ordinal + lag) for lag in sales.recording_lag.tolist()]
+    lags = sales.recording_lag[order].tolist()
 
-    def valid_row(i: int, price: int) -> str:
-        return (f"{documents[i]},{parcel_ids[i]},{sale_date},{rec_dates[i]},{price},"
-                f"{DEED_TYPES[sales.deed[i]]},{sales.buyer[i]},{sales.seller[i]}\n")
+    def slot_document(slot: int) -> tuple[str, int]:  # odd numbers between the valid rows'
+        if slot < n:
+            return f"D{stamp}{int(seq[slot]) - 1:06d}", lags[slot]
+        return f"D{stamp}{(int(seq[-1]) if n else 0) + 1:06d}", (lags[-1] if n else 0)
 
-    # defects (fixed-size draws first, so rates only move thresholds)
-    rng = day_rng(ctx.seed, ctx.scale, day, Stream.DEFECTS)
-    dup_mask = rng.random(n) < rates.duplicate
+    rng = day_rng(ctx.seed, ctx.scale, day, Stream.DEFECTS)  # fixed-size draws: rates only move thresholds
+    duplicated = rng.random(n) < rates.duplicate
     n_malformed = int(np.sum(rng.random(n) < rates.malformed))
-    dup_position = rng.random(n)
+    duplicate_position = rng.random(n)
 
-    slots_sorted = seq.tolist()  # document number per recording position
     spurious_rng = day_rng(ctx.seed, ctx.scale, day, Stream.SPURIOUS)
     spurious_slot = int(spurious_rng.integers(0, n + 1))
     malformed_rng = day_rng(ctx.seed, ctx.scale, day, Stream.MALFORMED)
-    free_slots = np.array([s for s in range(n + 1) if s != spurious_slot])
-    malformed_slots = np.sort(malformed_rng.choice(free_slots, size=n_malformed, replace=False))
-    lags_sorted = sales.recording_lag[order].tolist()
+    free_slots = np.array([slot for slot in range(n + 1) if slot != spurious_slot])
+    malformed_slots = np.sort(malformed_rng.choice(free_slots, size=n_malformed, replace=False)).tolist()
+    malformed = _malformed_rows(ctx, malformed_rng, day, [slot_document(slot) for slot in malformed_slots])
+    spurious = None
+    if with_spurious:
+        spurious = (spurious_slot, _spurious_row(ctx, spurious_rng, sales, *slot_document(spurious_slot)))
+    return _Layout(
+        order=order.tolist(),
+        documents=[f"D{stamp}{s:06d}" for s in valid_seq.tolist()],
+        parcel_ids=ctx.parcels.ids(sales.parcel),
+        recording_dates=[iso(ordinal + lag) for lag in sales.recording_lag.tolist()],
+        extra=dict(zip(malformed_slots, malformed, strict=True)),
+        spurious=spurious,
+        duplicated=np.flatnonzero(duplicated).tolist(),
+        duplicate_position=duplicate_position,
+    )
 
-    def slot_document(slot: int) -> tuple[str, int]:
-        if slot < n:
-            return f"D{stamp}{slots_sorted[slot] - 1:06d}", lags_sorted[slot]
-        last = slots_sorted[-1] if n else 0
-        return f"D{stamp}{last + 1:06d}", lags_sorted[-1] if n else 0
 
-    malformed_rows = _malformed_rows(ctx, malformed_rng, day, [slot_document(s) for s in malformed_slots.tolist()])
-    spurious_row = _spurious_row(ctx, spurious_rng, sales, *slot_document(spurious_slot))
-
-    # price corrections (the erroneous first delivery carries perturbed prices)
-    perturb_rng = day_rng(ctx.seed, ctx.scale, day, Stream.REDELIVERY, 1)
+def _wrong_prices(ctx: Context, sales: DaySales) -> dict[int, int]:
+    """1-3 prices off by 1-5 % (rounded to $100): the errors an erroneous first delivery carries."""
+    rng = day_rng(ctx.seed, ctx.scale, sales.day, Stream.REDELIVERY, 1)
     candidates = np.flatnonzero(sales.price >= 1000)
-    k = min(int(perturb_rng.integers(1, 4)), len(candidates))
-    chosen = perturb_rng.choice(candidates, size=k, replace=False) if k else np.array([], dtype=np.int64)
-    signs = np.where(perturb_rng.random(k) < 0.5, -1.0, 1.0)
-    wrong = np.round(sales.price[chosen] * (1 + signs * perturb_rng.uniform(0.01, 0.05, k)) / PRICE_ROUNDING)
+    k = min(int(rng.integers(1, 4)), len(candidates))
+    chosen = rng.choice(candidates, size=k, replace=False) if k else np.zeros(0, dtype=np.int64)
+    signs = np.where(rng.random(k) < 0.5, -1.0, 1.0)
+    wrong = np.round(sales.price[chosen] * (1 + signs * rng.uniform(0.01, 0.05, k)) / PRICE_ROUNDING)
     wrong = (wrong * PRICE_ROUNDING).astype(np.int64)
     wrong = np.where(wrong == sales.price[chosen], wrong + PRICE_ROUNDING, wrong)
-    wrong_price = dict(zip(chosen.tolist(), wrong.tolist(), strict=True))
+    return dict(zip(chosen.tolist(), wrong.tolist(), strict=True))
 
-    def assemble(prices: dict[int, int], with_spurious: bool) -> tuple[bytes, FileStats]:
-        extra = dict(zip(malformed_slots.tolist(), malformed_rows, strict=True))
-        if with_spurious:
-            extra[spurious_slot] = spurious_row
-        texts = [valid_row(i, prices.get(i, int(sales.price[i]))) for i in range(n)]
-        rows: list[tuple[float, str]] = []
-        rank = [0] * n
-        for slot in range(n + 1):
-            if slot in extra:
-                rows.append((len(rows), extra[slot]))
-            if slot < n:
-                i = int(order[slot])
-                rank[i] = len(rows)
-                rows.append((len(rows), texts[i]))
-        total = len(rows)
-        for i in np.flatnonzero(dup_mask).tolist():
-            rows.append((rank[i] + 0.5 + float(dup_position[i]) * (total - rank[i]), texts[i]))
-        rows.sort(key=lambda item: item[0])
-        stats = FileStats(n, int(dup_mask.sum()), n_malformed, int(with_spurious), len(prices))
-        return gzip_bytes(HEADER + "".join(text for _, text in rows)), stats
 
-    final, final_stats = assemble({}, False)
-    original, original_stats = assemble(wrong_price, True) if redelivered else (None, None)
-    return SalesFile(day, sales_key(day, delivery), delivery, late, redelivered, final, final_stats, original,
-                     original_stats, documents, parcel_ids)
+def _assemble(layout: _Layout, sales: DaySales, prices: dict[int, int], with_spurious: bool) -> tuple[bytes, FileStats]:
+    sale_date = sales.day.isoformat()
+    texts = [
+        f"{layout.documents[i]},{layout.parcel_ids[i]},{sale_date},{layout.recording_dates[i]},"
+        f"{prices.get(i, int(sales.price[i]))},{DEED_TYPES[sales.deed[i]]},{sales.buyer[i]},{sales.seller[i]}\n"
+        for i in range(len(sales))
+    ]
+    extra = dict(layout.extra)
+    if with_spurious and layout.spurious is not None:
+        extra[layout.spurious[0]] = layout.spurious[1]
+    rows: list[tuple[float, str]] = []
+    rank = [0] * len(sales)
+    for slot in range(len(sales) + 1):
+        if slot in extra:
+            rows.append((len(rows), extra[slot]))
+        if slot < len(sales):
+            i = layout.order[slot]
+            rank[i] = len(rows)
+            rows.append((len(rows), texts[i]))
+    total = len(rows)
+    for i in layout.duplicated:  # an exact copy, somewhere after the original
+        rows.append((rank[i] + 0.5 + float(layout.duplicate_position[i]) * (total - rank[i]), texts[i]))
+    rows.sort(key=lambda item: item[0])
+    stats = FileStats(len(sales), len(layout.duplicated), len(layout.extra), int(with_spurious), len(prices))
+    return gzip_bytes(HEADER + "".join(text for _, text in rows)), stats
 
 
 def _malformed_rows(ctx: Context, rng: np.random.Generator, day: dt.date, slots: list[tuple[str, int]]) -> list[str]:

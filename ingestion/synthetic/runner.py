@@ -34,6 +34,7 @@ class Run:
         self.bootstrap_events = 0
         self.index_rows = 0
         self.snapshots: list[str] = []
+        self.published_months: list[int] = []
         self.truth: TruthRecorder | None = None
         self._month_sales = 0
 
@@ -52,7 +53,7 @@ class Run:
                 day = dt.date.fromordinal(ordinal)
                 sales = simulate_sales(self.ctx, day)
                 self.buffer.add(ordinal, simulate_listings(self.ctx, sales))
-                if self.start - REDELIVERY_HORIZON <= ordinal < self.start:
+                if existing and self.start - REDELIVERY_HORIZON <= ordinal < self.start:
                     self._redeliver_existing(sales, existing)
                 if self.start <= ordinal < self.end:
                     self._sales_day(sales)
@@ -121,6 +122,7 @@ class Run:
         if month is not None and month >= 0:
             self.write(index_key(month), index_file(self.ctx.world, month))
             self.index_rows += len(self.ctx.world.regions)
+            self.published_months.append(month)
 
     def _events_day(self, ordinal: int) -> None:
         events = self.buffer.on(ordinal)
@@ -138,7 +140,8 @@ class Run:
             self._month_sales = 0
 
     def _write_index_truth(self) -> None:
-        first = month_index(dt.date.fromordinal(self.start))
+        """Every month of the window, plus the month before it when its index is published inside the window."""
+        first = min([month_index(dt.date.fromordinal(self.start)), *self.published_months])
         last = month_index(dt.date.fromordinal(self.end - 1))
         rows = [row for month in range(first, last + 1) for row in index_rows(self.ctx.world, month, with_series=False)]
         self.write(INDEX_TRUTH_KEY, "region_code,period_month,index_value\n" + "".join(rows))

@@ -1,0 +1,64 @@
+"""dbt models as Dagster assets (dagster-dbt). ``dbt build`` runs models, snapshots, seeds and tests
+together, so every dbt test is an asset check, and an error-severity failure fails the step:
+assets downstream of it (the AVM training) do not run.
+
+Two definitions keep the graph acyclic across the ML round trip: ``terraminer_dbt`` (everything
+that does not read ML output) and ``terraminer_dbt_valuations`` (models downstream of the source
+``ml.property_valuations``, which the ML scoring asset writes).
+"""
+
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.project import dbt_project
+
+ML_DOWNSTREAM = "source:ml+"
+
+
+class TerraMinerTranslator(DagsterDbtTranslator):
+    """Groups by dbt layer folder (staging, intermediate, marts, features, snapshots, seeds)."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        kind = dbt_resource_props.get("resource_type")
+        if kind in ("snapshot", "seed"):
+            return f"{kind}s"
+        fqn = dbt_resource_props.get("fqn") or []
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+TRANSLATOR = TerraMinerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild incremental models and snapshots from scratch (dbt --full-refresh)."""
+
+
+def _build_args(config: DbtBuildConfig) -> list[str]:
+    return ["build", "--full-refresh"] if config.full_refresh else ["build"]
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    exclude=ML_DOWNSTREAM,
+    dagster_dbt_translator=TRANSLATOR,
+    name="terraminer_dbt",
+)
+def terraminer_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    yield from dbt.cli(_build_args(config), context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=ML_DOWNSTREAM,
+    dagster_dbt_translator=TRANSLATOR,
+    name="terraminer_dbt_valuations",
+)
+def terraminer_dbt_valuations(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    yield from dbt.cli(_build_args(config), context=context).stream()
