@@ -72,7 +72,8 @@ class LocalLanding:
                     continue
                 path = Path(dirpath) / name
                 key = path.relative_to(self.root).as_posix()
-                objects.append(LandingObject(key, _md5(path), path.stat().st_size))
+                stat = path.stat()
+                objects.append(LandingObject(key, _cached_md5(path, stat.st_size, stat.st_mtime_ns), stat.st_size))
         return sorted(objects)
 
     def open(self, obj: LandingObject) -> BinaryIO:
@@ -180,6 +181,22 @@ def open_landing(uri: str, endpoint_url: str | None = None, client=None) -> Land
     if parsed.scheme in ("", "file"):
         return LocalLanding(Path(parsed.path if parsed.scheme == "file" else uri))
     raise TerraMinerError(f"landing URI {uri!r} is not supported: use a folder path, file:///path or s3://bucket/prefix")
+
+
+_MD5_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def _cached_md5(path: Path, size: int, mtime_ns: int) -> str:
+    """MD5 of a local file, remembered per (path, size, mtime) so repeated listings (sensor ticks,
+    re-runs) do not re-read unchanged files."""
+    key = (str(path), size, mtime_ns)
+    digest = _MD5_CACHE.get(key)
+    if digest is None:
+        digest = _md5(path)
+        if len(_MD5_CACHE) > 200_000:
+            _MD5_CACHE.clear()
+        _MD5_CACHE[key] = digest
+    return digest
 
 
 def _md5(path: Path) -> str:

@@ -26,6 +26,7 @@ from operator import itemgetter
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from ingestion import passthrough
 from ingestion.contract import Contract
@@ -157,15 +158,7 @@ class PostgresWriter:
                 )
             }
             if not existing:
-                self.conn.execute(
-                    sql.SQL("create sequence if not exists {} minvalue 0").format(q("raw", f"{table}__row_number"))
-                )
                 self.conn.execute(_create_table_sql(contract, table))
-                self.conn.execute(
-                    sql.SQL("alter sequence {} owned by {}").format(
-                        q("raw", f"{table}__row_number"), q("raw", table, "_row_number")
-                    )
-                )
                 if table == contract.changes_table:
                     self.conn.execute(
                         sql.SQL("create index on {} ({})").format(
@@ -349,18 +342,21 @@ class PostgresWriter:
             with contextlib.closing(landing.open(obj)) as raw:
                 binary = open_binary(CountingReader(raw, on_progress), contract, obj.key)
                 plan = passthrough.plan(binary, contract)
-                self.conn.execute(
-                    "select setval(%s::regclass, %s, false)",
-                    (f'raw."{target}__row_number"', plan.first_data_line),
-                )
                 fmt = contract.format
-                cols = sql.SQL(", ").join(map(sql.Identifier, plan.columns))
+                cols = sql.SQL(", ").join(map(sql.Identifier, ["_row_number", *plan.columns]))
+                # quoted empty strings are NULL too (as in the parsing path); typed columns reject ''
+                text_cols = [c.name for c in contract.columns if c.name in plan.columns and _is_text(c.type)]
+                force_null = (
+                    sql.SQL(", force_null ({})").format(sql.SQL(", ").join(map(sql.Identifier, text_cols)))
+                    if text_cols else sql.SQL("")
+                )
                 copy_sql = sql.SQL(
-                    "copy {} ({}) from stdin (format csv, delimiter {}, quote {}, force_null ({}), "
+                    "copy {} ({}) from stdin (format csv, delimiter {}, quote {}{}, "
                     "on_error ignore, log_verbosity verbose)"
-                ).format(q("raw", target), cols, sql.Literal(fmt.delimiter), sql.Literal(fmt.quote), cols)
+                ).format(q("raw", target), cols, sql.Literal(fmt.delimiter), sql.Literal(fmt.quote), force_null)
                 with self.conn.cursor() as cur:
-                    with cur.copy(copy_sql) as copy:
+                    # a sender thread keeps the server fed while this thread prepares the next chunk
+                    with cur.copy(copy_sql, writer=QueuedLibpqWriter(cur)) as copy:
                         for chunk in plan.body:
                             copy.write(chunk)
                     rows_loaded = cur.rowcount
@@ -619,6 +615,10 @@ def _one_line(err: Exception) -> str:
     return " ".join(str(err).split())[:500]
 
 
+def _is_text(contract_type: str) -> bool:
+    return contract_type == "text" or contract_type.startswith(("varchar", "char"))
+
+
 def _pg_type(contract_type: str) -> str:
     return "timestamp with time zone" if contract_type == "timestamptz" else contract_type
 
@@ -639,9 +639,7 @@ def _create_table_sql(contract: Contract, table: str) -> sql.Composed:
     cols += [
         sql.SQL("_file_key varchar(1024) not null default current_setting('terraminer.file_key')"),
         sql.SQL("_file_version varchar(128) not null default current_setting('terraminer.file_version')"),
-        sql.SQL("_row_number bigint not null default nextval({})").format(
-            sql.Literal(f'raw."{table}__row_number"')
-        ),
+        sql.SQL("_row_number bigint not null"),
         sql.SQL("_loaded_at timestamptz not null default now()"),
     ]
     return sql.SQL("create table {} ({})").format(q("raw", table), sql.SQL(", ").join(cols))

@@ -1,0 +1,218 @@
+"""The automated valuation model (AVM).
+
+Stage 1 — cross-section: an average of HistGradientBoosting models (one per seed) on ln(price)
+with absolute-error loss (the conditional median of ln price is what MdAPE rewards), native
+categorical handling (region, neighbourhood, property type) and a few derived features (log
+size, rotated coordinates, size relative to the neighbours).
+
+Stage 2 — market drift: trees cannot extrapolate a moving market, so the prediction for a sale
+on day d adds the exponentially weighted (half-life 14 days) mean log residual of the model on
+every sale with a known price dated strictly before d, per region shrunk toward all regions,
+minus the mean in-sample residual (``center``). Only earlier days are used: leak-free.
+
+Intervals — split-conformal on the log scale: quantiles of the out-of-sample log residuals on a
+time-based calibration slice (set by the training procedure, ``ml.train``).
+
+``predict`` returns prices (what ``mlflow models serve`` answers), with the drift correction as
+of the day after the last known sale; ``predict_at`` takes explicit valuation dates and optional
+newly known sales (online evaluation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+MAX_CATEGORIES = 250  # HistGradientBoosting bins categories into at most 255 bins
+ROTATIONS = {15: (0.965926, 0.173409), 30: (0.866025, 0.335), 45: (0.707107, 0.473762),
+             60: (0.5, 0.580237), 75: (0.258819, 0.64717)}  # (cos A, 0.67 sin A)
+DRIFT_SHRINK = 5.0  # a region's drift index is blended with all regions' as if K more sales
+
+
+class AVMModel(RegressorMixin, BaseEstimator):
+    def __init__(
+        self,
+        numeric_features: tuple[str, ...] = (),
+        categorical_features: tuple[str, ...] = (),
+        group_feature: str | None = "region_id",
+        seeds: tuple[int, ...] = (0, 1, 2),
+        learning_rate: float = 0.05,
+        max_iter: int = 2000,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 40,
+        l2_regularization: float = 1.0,
+        max_features: float = 0.5,
+        n_iter_no_change: int = 30,
+        drift_half_life_days: float = 14.0,
+        drift_clip: float = 0.5,
+    ):
+        self.numeric_features = numeric_features
+        self.categorical_features = categorical_features
+        self.group_feature = group_feature
+        self.seeds = seeds
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.max_features = max_features
+        self.n_iter_no_change = n_iter_no_change
+        self.drift_half_life_days = drift_half_life_days
+        self.drift_clip = drift_clip
+
+    # ------------------------------------------------------------------ design matrix
+    def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
+        data = {}
+        numeric = {col: pd.to_numeric(frame[col], errors="coerce").astype("float64") for col in self.numeric_features}
+        data.update(numeric)
+        if "living_sqft" in numeric:
+            data["log_living_sqft"] = np.log(numeric["living_sqft"].where(numeric["living_sqft"] > 0))
+            if "neighbor_living_sqft" in numeric:
+                data["living_vs_neighbors"] = numeric["living_sqft"] / numeric["neighbor_living_sqft"].where(
+                    numeric["neighbor_living_sqft"] > 0)
+        if "latitude" in numeric and "longitude" in numeric:
+            for angle, (cos_a, sin_a) in ROTATIONS.items():
+                data[f"rot{angle}"] = numeric["latitude"] * cos_a + numeric["longitude"] * sin_a
+        for col in self.categorical_features:
+            data[col] = pd.Categorical(frame[col].astype("string"), categories=self.categories_[col])
+        return pd.DataFrame(data, index=frame.index)
+
+    def _boosters(self) -> list[HistGradientBoostingRegressor]:
+        return [
+            HistGradientBoostingRegressor(
+                loss="absolute_error", learning_rate=self.learning_rate, max_iter=self.max_iter,
+                max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
+                l2_regularization=self.l2_regularization, max_features=self.max_features,
+                early_stopping=True, validation_fraction=0.1, n_iter_no_change=self.n_iter_no_change,
+                categorical_features="from_dtype", random_state=seed,
+            )
+            for seed in self.seeds
+        ]
+
+    def _groups(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.group_feature and self.group_feature in frame:
+            return frame[self.group_feature].astype("string").fillna("").to_numpy(dtype=object)
+        return np.full(len(frame), "", dtype=object)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: pd.DataFrame, y, sale_date=None):
+        frame = X.reset_index(drop=True)
+        self.categories_ = {
+            col: list(frame[col].astype("string").value_counts().index[:MAX_CATEGORIES])
+            for col in self.categorical_features
+        }
+        design = self._design(frame)
+        target = np.log(np.asarray(y, dtype=float))
+        self.boosters_ = [b.fit(design, target) for b in self._boosters()]
+        self.feature_names_ = list(design.columns)
+        self.n_features_in_ = len(self.feature_names_)
+        residuals = np.clip(target - self._stage1(design), -self.drift_clip, self.drift_clip)
+        self.drift_center_ = float(np.mean(residuals))
+        dates = _days(sale_date) if sale_date is not None else np.zeros(len(frame), dtype=np.int64)
+        self.history_ = pd.DataFrame({"day": dates, "group": self._groups(frame), "residual": residuals})
+        self.residual_low_, self.residual_high_ = math.log(0.8), math.log(1.25)  # set by calibration
+        return self
+
+    def set_interval(self, low: float, high: float) -> AVMModel:
+        """Log-residual quantiles of the calibration slice (split-conformal)."""
+        self.residual_low_, self.residual_high_ = float(low), float(high)
+        return self
+
+    # ------------------------------------------------------------------ predict
+    def _stage1(self, design: pd.DataFrame) -> np.ndarray:
+        return np.mean([b.predict(design) for b in self.boosters_], axis=0)
+
+    def base_log(self, X: pd.DataFrame) -> np.ndarray:
+        """Stage 1 only (no drift correction)."""
+        return self._stage1(self._design(X.reset_index(drop=True)))
+
+    def drift(self, days: np.ndarray, groups: np.ndarray, history: pd.DataFrame | None = None) -> np.ndarray:
+        """Drift index for each (day, group): EW mean residual of known sales on earlier days."""
+        history = self.history_ if history is None else history
+        tau = self.drift_half_life_days / math.log(2)
+        reference = int(max(history["day"].max(), int(np.max(days)) if len(days) else 0))
+        overall = _ew_prior_mean(history["day"].to_numpy(), history["residual"].to_numpy(), days, reference, tau)
+        result = overall.copy()
+        if self.group_feature:
+            for group in np.unique(groups):
+                mine = groups == group
+                part = history[history["group"] == group]
+                if part.empty:
+                    continue
+                mean, weight = _ew_prior_mean(part["day"].to_numpy(), part["residual"].to_numpy(), days[mine],
+                                              reference, tau, with_weight=True)
+                # shrink toward all regions: as if DRIFT_SHRINK more sales at the overall mean
+                blended = (mean * weight + overall[mine] * DRIFT_SHRINK) / (weight + DRIFT_SHRINK)
+                result[mine] = np.where(weight > 0, blended, overall[mine])
+        return np.where(np.isfinite(result), result - self.drift_center_, 0.0)
+
+    def predict_at(self, X: pd.DataFrame, valuation_date, known: pd.DataFrame | None = None) -> np.ndarray:
+        """Log predictions as of ``valuation_date`` (a date or one per row).
+
+        ``known`` adds sales whose price became known after training: columns ``day``,
+        ``group`` and ``residual`` (clipped log residual of the stage-1 model), e.g. earlier test sales.
+        """
+        frame = X.reset_index(drop=True)
+        base = self._stage1(self._design(frame))
+        days = _days(valuation_date, len(frame))
+        history = self.history_ if known is None else pd.concat([self.history_, known], ignore_index=True)
+        return base + self.drift(days, self._groups(frame), history)
+
+    def known_rows(self, X: pd.DataFrame, y, sale_date) -> pd.DataFrame:
+        """History rows for sales with known prices (to pass as ``known`` to ``predict_at``)."""
+        frame = X.reset_index(drop=True)
+        residual = np.clip(np.log(np.asarray(y, dtype=float)) - self.base_log(frame), -self.drift_clip,
+                           self.drift_clip)
+        return pd.DataFrame({"day": _days(sale_date, len(frame)), "group": self._groups(frame), "residual": residual})
+
+    def predict_log(self, X: pd.DataFrame) -> np.ndarray:
+        as_of = int(self.history_["day"].max()) + 1
+        return self.predict_at(X, np.full(len(X), as_of, dtype=np.int64))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.exp(self.predict_log(X))
+
+    def interval(self, log_prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.exp(log_prediction + self.residual_low_), np.exp(log_prediction + self.residual_high_)
+
+
+_EPOCH = np.datetime64("2000-01-01", "D")
+
+
+def _days(values, n: int | None = None) -> np.ndarray:
+    """Days since 2000-01-01 for dates / datetimes / day numbers (scalar broadcast to n)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        out = arr.astype(np.int64)
+    else:
+        out = (pd.to_datetime(pd.Series(np.atleast_1d(arr))).to_numpy().astype("datetime64[D]") - _EPOCH).astype(np.int64)
+    if out.ndim == 0 or (n is not None and out.size == 1 and n != 1):
+        out = np.full(n if n is not None else 1, int(np.atleast_1d(out)[0]), dtype=np.int64)
+    return out
+
+
+def _ew_prior_mean(hist_days, hist_values, query_days, reference, tau, with_weight=False):
+    """Exponentially weighted mean of ``hist_values`` over history days strictly before each query
+    day (NaN when none). Daily sums + cumulative sums + a binary search: O(n log n)."""
+    query_days = np.asarray(query_days, dtype=np.int64)
+    if len(hist_days) == 0:
+        empty = np.full(len(query_days), np.nan)
+        return (empty, np.zeros(len(query_days))) if with_weight else empty
+    frame = pd.DataFrame({"day": hist_days, "v": hist_values})
+    daily = frame.groupby("day", sort=True).agg(n=("v", "size"), s=("v", "sum"))
+    day = daily.index.to_numpy(dtype=np.int64)
+    weight = np.exp((day - reference) / tau)  # ≤ 1: no overflow; ratios cancel the reference
+    cum_w = np.concatenate([[0.0], np.cumsum(weight * daily["n"].to_numpy())])
+    cum_s = np.concatenate([[0.0], np.cumsum(weight * daily["s"].to_numpy())])
+    idx = np.searchsorted(day, query_days, side="left")  # days strictly before the query day
+    w, s = cum_w[idx], cum_s[idx]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(w > 0, s / w, np.nan)
+    if with_weight:
+        # effective number of sales, in units of a sale on the query day
+        return mean, w * np.exp((reference - query_days) / tau)
+    return mean
