@@ -10,7 +10,7 @@ from ingestion.landing import open_landing
 from ingestion.postgres import FileResult
 from ingestion.runner import PendingFile, ingest
 from terraminer.settings import Settings
-from terraminer.warehouse import connect
+from terraminer.warehouse import open_loader
 
 
 class Progress:
@@ -73,11 +73,14 @@ def run_ingest(args, settings: Settings) -> int:
     landing = open_landing(args.landing or settings.landing, endpoint_url=settings.endpoint_url)
     progress = Progress(enabled=not getattr(args, "quiet", False))
     started = time.perf_counter()
-    with connect(settings) as conn:
+    loader = open_loader(settings, landing)
+    try:
         pending, report = ingest(
-            conn, contracts, landing, dry_run=args.dry_run, retry_refused=args.retry_refused,
+            loader, contracts, landing, dry_run=args.dry_run, retry_refused=args.retry_refused,
             on_file_start=progress.start, on_progress=progress.advance, on_file_done=progress.finish,
         )
+    finally:
+        getattr(loader, "conn", loader).close()
     if args.dry_run:
         print(f"{len(pending)} pending file(s) in {landing.uri}")
         for item in pending:

@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import psycopg
-
 from ingestion.contract import Contract
 from ingestion.landing import Landing, LandingObject
-from ingestion.postgres import FileResult, PostgresWriter
+from ingestion.postgres import META_SCHEMA, FileResult, PostgresWriter
 
 
 @dataclass
@@ -46,8 +44,36 @@ class IngestReport:
         return IngestReport([r for r in self.results if r.contract == name])
 
 
+class RedshiftLoader:
+    """The Redshift writer behind the same interface as :class:`PostgresWriter` (production)."""
+
+    def __init__(self, conn, landing: Landing, iam_role: str):
+        from ingestion.redshift import RedshiftWriter
+
+        self.conn = conn
+        self.writer = RedshiftWriter(conn, landing, iam_role)
+
+    def ensure_meta(self) -> None:
+        self.writer.ensure_meta()
+
+    def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:
+        cursor = self.conn.cursor()
+        cursor.execute(
+            f"select file_key, file_version, status, contract_fingerprint from {META_SCHEMA}.load_ledger "
+            "where contract = %s", (contract.name,),
+        )
+        return {(k, v): (s, f) for k, v, s, f in cursor.fetchall()}
+
+    is_pending = staticmethod(PostgresWriter.is_pending)
+
+    def load(self, contract: Contract, landing: Landing, obj: LandingObject, *, retry_refused: bool = False,
+             on_progress=None) -> FileResult:
+        self.writer.ensure_table(contract)
+        return self.writer.load(contract, obj, retry_refused=retry_refused)
+
+
 def discover(
-    writer: PostgresWriter, contracts: dict[str, Contract], landing: Landing, *, retry_refused: bool = False
+    writer: PostgresWriter | RedshiftLoader, contracts: dict[str, Contract], landing: Landing, *, retry_refused: bool = False
 ) -> list[PendingFile]:
     """Pending file versions of every contract, in landing-key order per contract."""
     pending = []
@@ -64,7 +90,7 @@ def discover(
 
 
 def ingest(
-    conn: psycopg.Connection,
+    conn,
     contracts: dict[str, Contract],
     landing: Landing,
     *,
@@ -74,8 +100,11 @@ def ingest(
     on_progress: Callable[[int], None] | None = None,
     on_file_done: Callable[[FileResult], None] | None = None,
 ) -> tuple[list[PendingFile], IngestReport]:
-    """Load every pending file; a refused file never stops the others."""
-    writer = PostgresWriter(conn)
+    """Load every pending file; a refused file never stops the others.
+
+    ``conn`` is a psycopg connection (PostgreSQL) or an already built writer (e.g. RedshiftLoader).
+    """
+    writer = conn if isinstance(conn, RedshiftLoader) else PostgresWriter(conn)
     writer.ensure_meta()
     pending = discover(writer, contracts, landing, retry_refused=retry_refused)
     report = IngestReport()

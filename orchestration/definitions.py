@@ -3,8 +3,6 @@
 Loading it reads the prepared dbt manifest and nothing else (no connections, no dbt parse).
 """
 
-from __future__ import annotations
-
 import json
 
 import dagster as dg
@@ -20,20 +18,30 @@ if not dbt_project.manifest_path.exists():
 
 from orchestration.assets.dbt import terraminer_dbt, terraminer_dbt_valuations  # noqa: E402
 from orchestration.assets.ingestion import build_ingestion_asset, raw_contracts  # noqa: E402
-from orchestration.resources import LandingResource, NotifierResource, WarehouseResource  # noqa: E402
-
-_manifest = json.loads(dbt_project.manifest_path.read_text())
-ingestion_assets = [build_ingestion_asset(name) for name in raw_contracts(_manifest)]
-
-pipeline_job = dg.define_asset_job(
-    "terraminer_pipeline",
-    selection=dg.AssetSelection.all(),
-    description="Everything: landing files → raw → dbt (with tests) → features → AVM → valuations → marts.",
+from orchestration.assets.ml import avm_model, property_valuations  # noqa: E402
+from orchestration.jobs import (  # noqa: E402
+    daily_refresh_job,
+    daily_refresh_schedule,
+    pipeline_job,
+    weekly_retrain_job,
+    weekly_retrain_schedule,
 )
+from orchestration.resources import LandingResource, NotifierResource, WarehouseResource  # noqa: E402
+from orchestration.sensors import alerts_sensor, build_landing_sensor, run_failure_notifier  # noqa: E402
+
+_contracts = raw_contracts(json.loads(dbt_project.manifest_path.read_text()))
 
 defs = dg.Definitions(
-    assets=[*ingestion_assets, terraminer_dbt, terraminer_dbt_valuations],
-    jobs=[pipeline_job],
+    assets=[
+        *(build_ingestion_asset(name) for name in _contracts),
+        terraminer_dbt,
+        avm_model,
+        property_valuations,
+        terraminer_dbt_valuations,
+    ],
+    jobs=[pipeline_job, daily_refresh_job, weekly_retrain_job],
+    schedules=[daily_refresh_schedule, weekly_retrain_schedule],
+    sensors=[build_landing_sensor(_contracts), alerts_sensor, run_failure_notifier],
     resources={
         "warehouse": WarehouseResource(),
         "landing": LandingResource(),

@@ -149,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("roles", cmd_roles, "create the least-privilege roles and grants (idempotent)")
     p.add_argument("--redshift", action="store_true", help="print the Redshift SQL instead of applying to Postgres")
 
+    from ml.cli import add_parser as add_avm_parser
+
+    add_avm_parser(sub)
+
     p = add("demo", cmd_demo, "start the stack, generate a small landing zone and run the whole pipeline")
     p.add_argument("--scale", type=int, default=int(os.environ.get("TERRAMINER_DEMO_SCALE", "5")))
     p.add_argument("--seed", type=int, default=42)

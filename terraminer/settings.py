@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None
     dbt_target: str | None = None
     redshift_iam_role: str | None = None
+    avm_dataset: str = Field(default="synthetic", description="source_system the AVM is trained on and scores")
     notify_channel: str = Field(default="outbox", description="outbox | webhook | sns")
     notify_target: str | None = Field(default=None, description="webhook URL or SNS topic ARN")
 

@@ -13,7 +13,7 @@ def connect(settings: Settings, **kwargs) -> psycopg.Connection:
     info = settings.warehouse.conninfo(**kwargs.pop("conninfo", {}))
     if settings.warehouse.kind != "postgres":
         raise TerraMinerError(
-            f"TERRAMINER_ENV={settings.env} targets Redshift: use ingestion.redshift for loads (COPY from S3)"
+            f"TERRAMINER_ENV={settings.env} targets Redshift: use terraminer.warehouse.connect_redshift"
         )
     try:
         return psycopg.connect(**info, **kwargs)
@@ -24,3 +24,26 @@ def connect(settings: Settings, **kwargs) -> psycopg.Connection:
             ) from None
         first = str(err).strip().splitlines()[0] if str(err).strip() else "connection failed"
         raise TerraMinerError(f"cannot connect to {info.get('host')}:{info.get('port')}: {first}") from None
+
+
+def connect_redshift(settings: Settings):
+    """A redshift_connector connection (autocommit: the Redshift load plans issue BEGIN/COMMIT)."""
+    import redshift_connector
+
+    wh = settings.warehouse
+    conn = redshift_connector.connect(host=wh.host, port=wh.port, user=wh.user, password=wh.password,
+                                      database=wh.dbname)
+    conn.autocommit = True
+    return conn
+
+
+def open_loader(settings: Settings, landing):
+    """What ``ingestion.runner.ingest`` takes for this environment: a psycopg connection for
+    PostgreSQL, a RedshiftLoader for Redshift. Close it with ``.close()`` / ``.conn.close()``."""
+    if settings.warehouse.kind == "redshift":
+        from ingestion.runner import RedshiftLoader
+
+        if not settings.redshift_iam_role:
+            raise TerraMinerError("TERRAMINER_REDSHIFT_IAM_ROLE is not set: Redshift COPY needs the cluster's IAM role")
+        return RedshiftLoader(connect_redshift(settings), landing, settings.redshift_iam_role)
+    return connect(settings)

@@ -47,26 +47,21 @@ def build_ingestion_asset(contract_name: str) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource):
         from ingestion.contract import load_contracts
         from ingestion.runner import ingest
+        from terraminer.warehouse import open_loader
 
         contracts = load_contracts(names=[contract_name])
         contract = contracts[contract_name]
-        with warehouse.connect() as conn:
-            _, report = ingest(conn, contracts, landing.open(),
+        settings = warehouse.settings()
+        loader = open_loader(settings, landing.open())
+        conn = getattr(loader, "conn", loader)
+        try:
+            _, report = ingest(loader, contracts, landing.open(),
                                on_file_done=lambda r: context.log.info(
                                    f"{r.status} {r.file_key}: read {r.rows_read}, loaded {r.rows_loaded}, "
                                    f"rejected {r.rows_rejected} ({r.seconds:.2f} s)"))
-            table = contract.changes_table if contract.load.mode == "merge" else contract.raw_table
-            mismatches = conn.execute(
-                "select l.file_key, l.rows_read, l.rows_loaded, l.rows_rejected, coalesce(r.n, 0) "
-                "from ingestion_meta.load_ledger l left join ("
-                f'  select _file_key, count(*) as n from raw."{table}" group by _file_key'
-                ") r on r._file_key = l.file_key "
-                "where l.contract = %s and l.status = 'loaded' and l.superseded_at is null "
-                "and (l.rows_read <> l.rows_loaded + l.rows_rejected or l.rows_loaded <> coalesce(r.n, 0))",
-                (contract_name,),
-            ).fetchall() if _table_exists(conn, table) else []
-            total_rows = conn.execute(f'select count(*) from raw."{contract.raw_table}"').fetchone()[0] \
-                if _table_exists(conn, contract.raw_table) else 0
+            mismatches, total_rows = _reconcile(conn, contract)
+        finally:
+            conn.close()
         totals = report.totals()
         rate = totals["rows_rejected"] / totals["rows_read"] if totals["rows_read"] else 0.0
         yield dg.MaterializeResult(
@@ -99,5 +94,28 @@ def build_ingestion_asset(contract_name: str) -> dg.AssetsDefinition:
     return _ingest
 
 
-def _table_exists(conn, table: str) -> bool:
-    return conn.execute("select to_regclass(%s)", (f'raw."{table}"',)).fetchone()[0] is not None
+def _reconcile(conn, contract) -> tuple[list[tuple], int]:
+    """Ledger rows whose counts do not reconcile, and the raw table's row count (DB-API cursor:
+    works on PostgreSQL and Redshift)."""
+    table = contract.changes_table if contract.load.mode == "merge" else contract.raw_table
+    cur = conn.cursor()
+    cur.execute(
+        "select count(*) from information_schema.tables where table_schema = 'raw' and table_name in (%s, %s)",
+        (table, contract.raw_table),
+    )
+    if cur.fetchone()[0] == 0:
+        return [], 0
+    cur.execute(
+        "select l.file_key, l.rows_read, l.rows_loaded, l.rows_rejected, coalesce(r.n, 0) "
+        "from ingestion_meta.load_ledger l left join ("
+        f'  select _file_key, count(*) as n from raw."{table}" group by _file_key'
+        ") r on r._file_key = l.file_key "
+        "where l.contract = %s and l.status = 'loaded' and l.superseded_at is null "
+        "and (l.rows_read <> l.rows_loaded + l.rows_rejected or l.rows_loaded <> coalesce(r.n, 0))",
+        (contract.name,),
+    )
+    mismatches = cur.fetchall()
+    cur.execute(f'select count(*) from raw."{contract.raw_table}"')
+    total = cur.fetchone()[0]
+    conn.commit()
+    return mismatches, total
