@@ -178,3 +178,4 @@ def plan(binary: BinaryIO, contract: Contract) -> Plan:
 
 def refuse_or_fallback(err: Exception) -> Exception:
     return err if isinstance(err, FileRefused) else Fallback(str(err))
+

@@ -26,7 +26,6 @@ from operator import itemgetter
 
 import psycopg
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from ingestion import passthrough
 from ingestion.contract import Contract
@@ -355,8 +354,7 @@ class PostgresWriter:
                     "on_error ignore, log_verbosity verbose)"
                 ).format(q("raw", target), cols, sql.Literal(fmt.delimiter), sql.Literal(fmt.quote), force_null)
                 with self.conn.cursor() as cur:
-                    # a sender thread keeps the server fed while this thread prepares the next chunk
-                    with cur.copy(copy_sql, writer=QueuedLibpqWriter(cur)) as copy:
+                    with cur.copy(copy_sql) as copy:
                         for chunk in plan.body:
                             copy.write(chunk)
                     rows_loaded = cur.rowcount
