@@ -14,9 +14,9 @@ PROPERTIES_TABLE = "features.feat_avm_properties"
 
 # Attributes of the property itself (static, or aged to the sale / valuation date).
 NUMERIC_FEATURES = (
-    "living_sqft", "lot_sqft", "above_ground_sqft", "basement_sqft", "bedrooms", "bathrooms", "stories",
-    "year_built", "age_at_sale", "years_since_renovation", "quality_grade", "condition_score", "view_score",
-    "has_waterfront", "neighbor_living_sqft", "neighbor_lot_sqft", "latitude", "longitude",
+    "living_sqft", "lot_sqft", "above_grade_sqft", "basement_sqft", "bedrooms", "bathrooms", "stories",
+    "year_built", "age_years", "years_since_renovation", "quality_grade", "condition_code", "view_score",
+    "has_waterfront", "nearby_living_sqft", "nearby_lot_sqft", "latitude", "longitude",
 )
 CATEGORICAL_FEATURES = ("neighborhood_id", "property_type", "region_id")
 # Point-in-time market context in the feature tables (documented and leak-tested; the research

@@ -49,6 +49,7 @@ class AVMModel(RegressorMixin, BaseEstimator):
         n_iter_no_change: int = 30,
         drift_half_life_days: float = 14.0,
         drift_clip: float = 0.5,
+        use_time: bool = True,
     ):
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
@@ -63,17 +64,22 @@ class AVMModel(RegressorMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.drift_half_life_days = drift_half_life_days
         self.drift_clip = drift_clip
+        self.use_time = use_time
 
     # ------------------------------------------------------------------ design matrix
-    def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _design(self, frame: pd.DataFrame, days: np.ndarray | None = None) -> pd.DataFrame:
         data = {}
+        if self.use_time:
+            # market level inside the training window; beyond it trees extrapolate flat and the
+            # drift stage takes over
+            data["days_since_2000"] = np.asarray(days, dtype="float64") if days is not None else np.nan
         numeric = {col: pd.to_numeric(frame[col], errors="coerce").astype("float64") for col in self.numeric_features}
         data.update(numeric)
         if "living_sqft" in numeric:
             data["log_living_sqft"] = np.log(numeric["living_sqft"].where(numeric["living_sqft"] > 0))
-            if "neighbor_living_sqft" in numeric:
-                data["living_vs_neighbors"] = numeric["living_sqft"] / numeric["neighbor_living_sqft"].where(
-                    numeric["neighbor_living_sqft"] > 0)
+            if "nearby_living_sqft" in numeric:
+                data["living_vs_neighbors"] = numeric["living_sqft"] / numeric["nearby_living_sqft"].where(
+                    numeric["nearby_living_sqft"] > 0)
         if "latitude" in numeric and "longitude" in numeric:
             for angle, (cos_a, sin_a) in ROTATIONS.items():
                 data[f"rot{angle}"] = numeric["latitude"] * cos_a + numeric["longitude"] * sin_a
@@ -105,14 +111,14 @@ class AVMModel(RegressorMixin, BaseEstimator):
             col: list(frame[col].astype("string").value_counts().index[:MAX_CATEGORIES])
             for col in self.categorical_features
         }
-        design = self._design(frame)
+        dates = _days(sale_date) if sale_date is not None else np.zeros(len(frame), dtype=np.int64)
+        design = self._design(frame, dates)
         target = np.log(np.asarray(y, dtype=float))
         self.boosters_ = [b.fit(design, target) for b in self._boosters()]
         self.feature_names_ = list(design.columns)
         self.n_features_in_ = len(self.feature_names_)
         residuals = np.clip(target - self._stage1(design), -self.drift_clip, self.drift_clip)
         self.drift_center_ = float(np.mean(residuals))
-        dates = _days(sale_date) if sale_date is not None else np.zeros(len(frame), dtype=np.int64)
         self.history_ = pd.DataFrame({"day": dates, "group": self._groups(frame), "residual": residuals})
         self.residual_low_, self.residual_high_ = math.log(0.8), math.log(1.25)  # set by calibration
         return self
@@ -126,9 +132,19 @@ class AVMModel(RegressorMixin, BaseEstimator):
     def _stage1(self, design: pd.DataFrame) -> np.ndarray:
         return np.mean([b.predict(design) for b in self.boosters_], axis=0)
 
-    def base_log(self, X: pd.DataFrame) -> np.ndarray:
+    def base_log(self, X: pd.DataFrame, valuation_date=None) -> np.ndarray:
         """Stage 1 only (no drift correction)."""
-        return self._stage1(self._design(X.reset_index(drop=True)))
+        frame = X.reset_index(drop=True)
+        return self._stage1(self._design(frame, self._dates_for(frame, valuation_date)))
+
+    def _dates_for(self, frame: pd.DataFrame, valuation_date=None) -> np.ndarray:
+        """Valuation days: given, else a date column of the rows, else the day after training."""
+        if valuation_date is not None:
+            return _days(valuation_date, len(frame))
+        for column in ("valuation_date", "sale_date"):
+            if column in frame:
+                return _days(frame[column].to_numpy(), len(frame))
+        return np.full(len(frame), int(self.history_["day"].max()) + 1, dtype=np.int64)
 
     def drift(self, days: np.ndarray, groups: np.ndarray, history: pd.DataFrame | None = None) -> np.ndarray:
         """Drift index for each (day, group): EW mean residual of known sales on earlier days."""
@@ -157,21 +173,21 @@ class AVMModel(RegressorMixin, BaseEstimator):
         ``group`` and ``residual`` (clipped log residual of the stage-1 model), e.g. earlier test sales.
         """
         frame = X.reset_index(drop=True)
-        base = self._stage1(self._design(frame))
         days = _days(valuation_date, len(frame))
+        base = self._stage1(self._design(frame, days))
         history = self.history_ if known is None else pd.concat([self.history_, known], ignore_index=True)
         return base + self.drift(days, self._groups(frame), history)
 
     def known_rows(self, X: pd.DataFrame, y, sale_date) -> pd.DataFrame:
         """History rows for sales with known prices (to pass as ``known`` to ``predict_at``)."""
         frame = X.reset_index(drop=True)
-        residual = np.clip(np.log(np.asarray(y, dtype=float)) - self.base_log(frame), -self.drift_clip,
+        residual = np.clip(np.log(np.asarray(y, dtype=float)) - self.base_log(frame, sale_date), -self.drift_clip,
                            self.drift_clip)
         return pd.DataFrame({"day": _days(sale_date, len(frame)), "group": self._groups(frame), "residual": residual})
 
     def predict_log(self, X: pd.DataFrame) -> np.ndarray:
-        as_of = int(self.history_["day"].max()) + 1
-        return self.predict_at(X, np.full(len(X), as_of, dtype=np.int64))
+        frame = X.reset_index(drop=True)
+        return self.predict_at(frame, self._dates_for(frame))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return np.exp(self.predict_log(X))

@@ -1,5 +1,11 @@
 {#- One row per deed. Exact re-delivered duplicates (same deed, same content) are dropped;
-    buyer and seller names are hashed here and never travel further. -#}
+    buyer and seller names are hashed here and never travel further.
+    The dedupe is an anti-join (a row survives unless an earlier line of the same document exists:
+    a lower file key, or the same file and a lower line number; one comparison, no OR, so Redshift
+    decorrelates it too) rather than a row_number() window:
+    a window over the whole raw table blocks predicate pushdown, so fct_sales' incremental filter
+    on loaded_at could not reach the raw scan. The raw relation is named again inside the
+    anti-join (not the CTE) because PostgreSQL materializes CTEs referenced twice. -#}
 with
 
 source as (
@@ -8,7 +14,21 @@ source as (
 
 ),
 
-renamed as (
+first_deliveries as (
+
+    select source.*
+    from source
+    where not exists (
+        select 1
+        from {{ source('recorder', 'sales') }} as earlier
+        where
+            earlier.document_number = source.document_number
+            and {{ delivery_order('earlier') }} < {{ delivery_order('source') }}
+    )
+
+),
+
+final as (
 
     select
         cast(document_number as varchar(24)) as sale_id,
@@ -19,43 +39,11 @@ renamed as (
         cast(upper(trim(deed_type)) as varchar(8)) as deed_type,
         {{ hash_personal('buyer_name') }} as buyer_name_hash,
         {{ hash_personal('seller_name') }} as seller_name_hash,
-        {{ surname('buyer_name') }} = {{ surname('seller_name') }} as is_related_party,
+        coalesce({{ surname('buyer_name') }} = {{ surname('seller_name') }}, false) as is_related_party,
         _file_key as file_key,
         _row_number as file_row_number,
         _loaded_at as loaded_at
-    from source
-
-),
-
-deduplicated as (
-
-    select
-        *,
-        row_number() over (
-            partition by sale_id
-            order by file_key, file_row_number
-        ) as occurrence
-    from renamed
-
-),
-
-final as (
-
-    select
-        sale_id,
-        parcel_id,
-        sale_date,
-        recording_date,
-        sale_price,
-        deed_type,
-        buyer_name_hash,
-        seller_name_hash,
-        coalesce(is_related_party, false) as is_related_party,
-        file_key,
-        file_row_number,
-        loaded_at
-    from deduplicated
-    where occurrence = 1
+    from first_deliveries
 
 )
 

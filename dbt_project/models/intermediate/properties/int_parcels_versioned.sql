@@ -1,0 +1,132 @@
+{{ config(indexes=[{"columns": ["parcel_id", "roll_year"], "unique": true}] if target.type == "postgres" else []) }}
+
+{#- Synthetic parcels, one row per parcel and assessor roll year, with the years each roll's
+    attributes are valid for: a sale in year Y uses the latest roll of a year <= Y (the first
+    roll also covers earlier years, the latest roll every later year). Also carries the parcel's
+    first assessed value, the fixed appraisal the SPAR price index compares sale prices with. -#}
+with
+
+parcels as (
+
+    select * from {{ ref('stg_assessor__parcels') }}
+
+),
+
+property_types as (
+
+    select * from {{ ref('property_type_map') }}
+    where source_system = 'synthetic'
+
+),
+
+log_values as (
+
+    select
+        parcel_id,
+        region_code,
+        roll_year,
+        ln(cast(assessed_value as {{ dbt.type_float() }})) as log_assessed_value
+    from parcels
+    where assessed_value > 0
+
+),
+
+roll_levels as (
+
+    select
+        region_code,
+        roll_year,
+        avg(log_assessed_value) as mean_log_assessed_value
+    from log_values
+    group by region_code, roll_year
+
+),
+
+roll_links as (
+
+    select
+        region_code,
+        roll_year,
+        mean_log_assessed_value - first_value(mean_log_assessed_value) over (
+            partition by region_code
+            order by roll_year
+            rows between unbounded preceding and unbounded following
+        ) as roll_link
+    from roll_levels
+
+),
+
+reference_appraisals as (
+
+    select
+        log_values.parcel_id,
+        exp(avg(log_values.log_assessed_value - roll_links.roll_link)) as reference_assessed_value
+    from log_values
+    inner join roll_links
+        on
+            log_values.region_code = roll_links.region_code
+            and log_values.roll_year = roll_links.roll_year
+    group by log_values.parcel_id
+
+),
+
+versioned as (
+
+    select
+        parcels.*,
+        lead(parcels.roll_year) over (
+            partition by parcels.parcel_id
+            order by parcels.roll_year
+        ) as next_roll_year,
+        row_number() over (
+            partition by parcels.parcel_id
+            order by parcels.roll_year
+        ) as roll_sequence,
+        reference_appraisals.reference_assessed_value
+    from parcels
+    left join reference_appraisals
+        on parcels.parcel_id = reference_appraisals.parcel_id
+
+),
+
+final as (
+
+    select
+        cast('syn:' || versioned.parcel_id as varchar(64)) as property_id,
+        versioned.parcel_id,
+        versioned.roll_year,
+        cast(versioned.region_code as varchar(8)) as region_id,
+        cast(versioned.region_code || ':' || versioned.postcode as varchar(64)) as submarket_id,
+        versioned.address,
+        versioned.city,
+        versioned.postcode,
+        versioned.property_class,
+        property_types.property_type,
+        property_types.property_subtype,
+        property_types.is_residential,
+        versioned.latitude,
+        versioned.longitude,
+        versioned.living_sqft,
+        versioned.lot_sqft,
+        versioned.bedrooms,
+        versioned.bathrooms,
+        versioned.stories,
+        versioned.year_built,
+        versioned.condition_code,
+        versioned.quality_grade,
+        versioned.land_value,
+        versioned.improvement_value,
+        versioned.assessed_value,
+        cast(versioned.reference_assessed_value as numeric(14, 2)) as reference_assessed_value,
+        cast(case when versioned.roll_sequence = 1 then 1800 else versioned.roll_year end as smallint)
+            as valid_from_year,
+        cast(coalesce(versioned.next_roll_year - 1, 9999) as smallint) as valid_to_year,
+        versioned.next_roll_year is null as is_latest_roll,
+        versioned.loaded_at
+    from versioned
+    left join property_types
+        on versioned.property_class = property_types.source_code
+
+)
+
+select * from final

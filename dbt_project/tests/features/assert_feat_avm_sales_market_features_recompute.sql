@@ -1,0 +1,87 @@
+{#- Leakage and correctness check of feat_avm_sales' market features, independent of their
+    running-total implementation: for a deterministic ~1/256 sample of sales, recompute the
+    region features by brute force (a join to every comparable sale dated strictly before the
+    sale, weights exp(-(days between) / tau)) and return the rows that disagree. A feature that
+    used a same-day or later sale, or skipped an earlier one, shows up here. -#}
+{%- set tau = feature_tau() -%}
+
+with
+
+sampled as (
+
+    select * from {{ ref('feat_avm_sales') }}
+    where substr({{ dbt.hash('sale_id') }}, 1, 2) = '00'
+
+),
+
+comparables as (
+
+    select
+        region_id,
+        sale_date,
+        ln(cast(price_per_sqft as {{ dbt.type_float() }})) as log_ppsf
+    from {{ ref('fct_sales') }}
+    where
+        is_arms_length
+        and is_residential
+        and sale_price > 0
+        and not is_outlier
+        and price_per_sqft > 0
+
+),
+
+pairs as (
+
+    select
+        sampled.sale_id,
+        comparables.sale_date,
+        comparables.log_ppsf,
+        exp(
+            -1 * cast({{ dbt.datediff('comparables.sale_date', 'sampled.sale_date', 'day') }} as {{ dbt.type_float() }})
+            / {{ tau }}
+        ) as weight
+    from sampled
+    inner join comparables
+        on
+            sampled.region_id = comparables.region_id
+            and sampled.sale_date > comparables.sale_date
+
+),
+
+recomputed as (
+
+    select
+        sale_id,
+        sum(weight) as prior_sales_ew,
+        sum(weight * log_ppsf) as weighted_log_ppsf,
+        max(sale_date) as last_comparable_date
+    from pairs
+    group by sale_id
+
+),
+
+compared as (
+
+    select
+        sampled.sale_id,
+        sampled.sale_date,
+        sampled.region_prior_sales_ew,
+        coalesce(recomputed.prior_sales_ew, 0) as expected_prior_sales_ew,
+        sampled.region_ew_log_ppsf,
+        recomputed.weighted_log_ppsf / nullif(recomputed.prior_sales_ew, 0) as expected_ew_log_ppsf,
+        sampled.region_last_comparable_date,
+        recomputed.last_comparable_date as expected_last_comparable_date
+    from sampled
+    left join recomputed
+        on sampled.sale_id = recomputed.sale_id
+
+)
+
+select *
+from compared
+where
+    abs(region_prior_sales_ew - expected_prior_sales_ew) > 0.001 + 0.0001 * expected_prior_sales_ew
+    or abs(region_ew_log_ppsf - expected_ew_log_ppsf) > 0.00001
+    or (region_ew_log_ppsf is null) != (expected_ew_log_ppsf is null)
+    or coalesce(region_last_comparable_date, cast('1900-01-01' as date))
+    != coalesce(expected_last_comparable_date, cast('1900-01-01' as date))

@@ -1,0 +1,31 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def synthetic_sales(n: int = 3000, seed: int = 0, months: int = 24, drift_per_month: float = 0.01) -> pd.DataFrame:
+    """Feature rows with a known hedonic price function, two regions and a rising market."""
+    rng = np.random.default_rng(seed)
+    days = np.sort(rng.integers(0, months * 30, n))
+    sale_date = pd.Timestamp("2022-01-01") + pd.to_timedelta(days, unit="D")
+    region = np.where(rng.random(n) < 0.5, "R01", "R02")
+    hood = np.array([f"{r}-{k}" for r, k in zip(region, rng.integers(0, 6, n), strict=True)])
+    premium = {h: rng.normal(0, 0.15) for h in np.unique(hood)}
+    sqft = rng.integers(600, 4000, n).astype(float)
+    beds = rng.integers(1, 6, n).astype(float)
+    grade = rng.integers(4, 12, n).astype(float)
+    log_value = (np.log(180.0) + 0.8 * np.log(sqft) + 0.05 * beds + 0.07 * (grade - 7)
+                 + np.array([premium[h] for h in hood]) + drift_per_month * days / 30)
+    price = np.round(np.exp(log_value + rng.normal(0, 0.08, n)), -2)
+    return pd.DataFrame({
+        "sale_id": [f"S{i:06d}" for i in range(n)], "property_id": [f"P{i:06d}" for i in range(n)],
+        "source_system": "synthetic", "region_id": region, "neighborhood_id": hood, "property_type": "single_family",
+        "sale_date": sale_date, "sale_price": price, "living_sqft": sqft, "bedrooms": beds,
+        "quality_grade": grade, "latitude": 40 + rng.random(n), "longitude": -100 + rng.random(n),
+        "true_value": np.exp(log_value),
+    })
+
+
+@pytest.fixture
+def sales() -> pd.DataFrame:
+    return synthetic_sales()

@@ -1,0 +1,171 @@
+"""The AVM on synthetic feature rows with a known price function: accuracy, intervals, leakage,
+MLflow tracking, champion/challenger and online serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml.features import select_features
+from ml.metrics import ape, metrics_line, summarize
+from ml.model import _ew_prior_mean
+from ml.train import evaluate, predict_online, train
+from terraminer.settings import Settings
+from tests.ml.conftest import synthetic_sales
+
+
+def test_metrics_are_the_textbook_definitions():
+    actual = np.array([100.0, 200.0, 400.0, 1000.0])
+    predicted = np.array([105.0, 170.0, 400.0, 1300.0])
+    out = summarize(actual, predicted, actual * 0.9, actual * 1.1)
+    assert ape(actual, predicted).tolist() == pytest.approx([0.05, 0.15, 0.0, 0.3])
+    assert out["mdape"] == pytest.approx(0.10)
+    assert (out["ppe10"], out["ppe20"], out["coverage80"], out["n"]) == (0.5, 0.75, 1.0, 4)
+    assert metrics_line(out) == "mdape=0.1000 ppe10=0.5000 ppe20=0.7500 coverage80=1.0000 n_test=4"
+
+
+def test_ew_prior_mean_uses_only_strictly_earlier_days():
+    days = np.array([1, 1, 2, 5])
+    values = np.array([1.0, 3.0, 10.0, 100.0])
+    got = _ew_prior_mean(days, values, np.array([1, 2, 3, 5, 6]), reference=6, tau=1e9)
+    assert np.isnan(got[0])  # nothing before day 1
+    assert got[1:].tolist() == pytest.approx([2.0, 14 / 3, 14 / 3, 114 / 4])
+
+
+def test_evaluation_recovers_the_planted_price_function(sales):
+    result = evaluate(sales)
+    noise_floor = np.median(np.abs(sales["true_value"] - sales["sale_price"]) / sales["sale_price"])
+    assert result.metrics["n"] == (sales["sale_date"] >= result.window.test_start).sum()
+    assert result.metrics["mdape"] < noise_floor + 0.03
+    assert 0.7 <= result.metrics["coverage80"] <= 0.9
+    assert set(result.spec.categorical) == {"neighborhood_id", "region_id"}
+
+
+def test_drift_stage_tracks_a_rising_market():
+    rising = synthetic_sales(drift_per_month=0.03, seed=3)
+    result = evaluate(rising)
+    bias = np.median(np.log(result.predictions["actual"] / result.predictions["predicted"]))
+    model = result.model
+    test = rising[rising["sale_date"] >= result.window.test_start]
+    stage1_bias = np.median(np.log(test["sale_price"].to_numpy()) - model.base_log(test))
+    assert abs(bias) < 0.02 < stage1_bias  # trees alone under-predict a rising market
+
+
+def test_predictions_do_not_use_same_day_or_later_prices(sales):
+    """Perturbing every price from a cut day on must not change any prediction before that day."""
+    result = evaluate(sales)
+    test = sales[sales["sale_date"] >= result.window.test_start].reset_index(drop=True)
+    cut = test["sale_date"].iloc[len(test) // 2]
+    before = predict_online(result.model, test)
+    shaken = test.copy()
+    later = shaken["sale_date"] >= cut
+    shaken.loc[later, "sale_price"] = shaken.loc[later, "sale_price"] * np.random.default_rng(1).uniform(0.3, 3, later.sum())
+    after = predict_online(result.model, shaken)
+    assert np.array_equal(before[~later.to_numpy()], after[~later.to_numpy()])
+    assert not np.array_equal(before[later.to_numpy()], after[later.to_numpy()])  # the control: it does react
+
+
+def test_training_is_deterministic(sales):
+    one = evaluate(sales).predictions["predicted"].to_numpy()
+    two = evaluate(sales).predictions["predicted"].to_numpy()
+    assert np.array_equal(one, two)
+
+
+def test_missing_features_are_not_selected(sales):
+    sparse = sales.assign(bedrooms=np.where(np.arange(len(sales)) % 3 == 0, 1.0, np.nan))
+    assert "bedrooms" not in select_features(sparse).numeric
+    assert "living_sqft" in select_features(sparse).numeric
+
+
+@pytest.fixture
+def mlflow_settings(tmp_path):
+    return Settings(env="ci", home=tmp_path / "home")
+
+
+def test_champion_moves_only_when_the_challenger_is_better(mlflow_settings, sales):
+    first = train(mlflow_settings, sales, dataset="synthetic", run_key="dagster-run-1", log=lambda m: None)
+    assert first.promoted and first.model_version == "1"
+    again = train(mlflow_settings, sales, dataset="synthetic", run_key="dagster-run-2", log=lambda m: None)
+    assert not again.promoted and "champion unchanged" in again.decision
+    assert again.champion_metrics["mdape"] == pytest.approx(again.metrics["mdape"])
+    # a retried Dagster run reuses its MLflow run instead of registering another version
+    retried = train(mlflow_settings, sales, dataset="synthetic", run_key="dagster-run-2", log=lambda m: None)
+    assert retried.run_id == again.run_id and retried.model_version == again.model_version
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_settings.mlflow_uri)
+    assert str(client.get_model_version_by_alias("terraminer_avm", "champion").version) == "1"
+    worse = sales.assign(sale_price=sales["sale_price"] * np.random.default_rng(5).uniform(0.7, 1.3, len(sales)))
+    # a model trained on noisier labels, judged on the same (noisier) window, does not win either:
+    # the champion is re-scored on exactly the challenger's test sales
+    third = train(mlflow_settings, worse, dataset="synthetic", run_key="dagster-run-3", log=lambda m: None)
+    assert third.champion_metrics is not None
+    assert third.promoted == (third.metrics["mdape"] < third.champion_metrics["mdape"])
+    run = client.get_run(first.run_id)
+    assert {"mdape", "ppe10", "ppe20", "coverage80"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(first.run_id, "plots")}
+    assert {"plots/predicted_vs_actual.png", "plots/error_by_region.png", "plots/residuals_over_time.png"} <= artifacts
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.timeout(300)
+def test_mlflow_serves_the_champion(mlflow_settings, sales):
+    result = train(mlflow_settings, sales, dataset="synthetic", log=lambda m: None)
+    assert result.promoted
+    port = _free_port()
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_settings.mlflow_uri)
+    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    server = subprocess.Popen(
+        [mlflow_bin, "models", "serve", "-m", "models:/terraminer_avm@champion", "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        rows = sales.drop(columns=["sale_price", "true_value"]).tail(3)
+        columns = ["living_sqft", "bedrooms", "quality_grade", "latitude", "longitude", "neighborhood_id", "region_id"]
+        payload = json.dumps({"dataframe_split": {"columns": columns,
+                                                  "data": rows[columns].astype(object).values.tolist()}}).encode()
+        deadline = time.time() + 180
+        while True:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=payload,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    output = server.stdout.read().decode(errors="replace") if server.stdout else ""
+                    pytest.fail(f"mlflow models serve did not answer:\n{output[-2000:]}")
+                time.sleep(1)
+        predictions = np.asarray(body["predictions"], dtype=float)
+        assert predictions.shape == (3,)
+        true = rows.merge(sales[["sale_id", "true_value"]], on="sale_id")["true_value"].to_numpy()
+        assert np.all(np.abs(predictions - true) / true < 0.35)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_frame_with_too_little_history_is_a_clear_error():
+    tiny = synthetic_sales(n=80)
+    from terraminer.errors import TerraMinerError
+
+    with pytest.raises(TerraMinerError, match="not enough data"):
+        evaluate(tiny)
+    assert isinstance(tiny, pd.DataFrame)
