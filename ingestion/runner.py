@@ -72,6 +72,28 @@ class RedshiftLoader:
         return self.writer.load(contract, obj, retry_refused=retry_refused)
 
 
+def ensure_raw_tables(writer: PostgresWriter | RedshiftLoader, contracts: dict[str, Contract]) -> None:
+    """Every contract's raw table exists (typed, empty) before its first file arrives, so dbt
+    sources, their tests and BI tools see a table per contract from the first run. A table whose
+    columns no longer match the contract is left alone here: loading its next file refuses it
+    with the reason."""
+    from ingestion.postgres import _Refusal
+
+    if isinstance(writer, RedshiftLoader):
+        for contract in contracts.values():
+            writer.writer.ensure_table(contract)
+        return
+    for contract in contracts.values():
+        try:
+            with writer.conn.transaction():
+                writer.conn.execute(
+                    "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"terraminer:raw.{contract.name}",)
+                )
+                writer.ensure_table(contract)
+        except _Refusal:
+            continue
+
+
 def discover(
     writer: PostgresWriter | RedshiftLoader, contracts: dict[str, Contract], landing: Landing, *, retry_refused: bool = False
 ) -> list[PendingFile]:
@@ -106,6 +128,8 @@ def ingest(
     """
     writer = conn if isinstance(conn, RedshiftLoader) else PostgresWriter(conn)
     writer.ensure_meta()
+    if not dry_run:
+        ensure_raw_tables(writer, contracts)
     pending = discover(writer, contracts, landing, retry_refused=retry_refused)
     report = IngestReport()
     if dry_run:

@@ -1,16 +1,27 @@
-{#- fct_price_index_monthly holds every index source it promises: Case-Shiller, ZHVI, the vendor
-    HPI and TerraMiner's computed index (returns the missing ones). -#}
+{#- fct_price_index_monthly holds every index source whose input was delivered: Case-Shiller,
+    ZHVI and the vendor HPI when their staging models have rows, TerraMiner's computed index when
+    there are arm's-length sales (returns the missing ones). A feed that has not delivered yet is
+    not required (its staging not_empty test warns instead). -#}
 with
 
-expected_sources as (
+delivered_sources as (
 
     select 'case_shiller' as index_source
+    from {{ ref('stg_fred__case_shiller_observations') }}
+    having count(*) > 0
     union all
-    select 'zillow_zhvi'
+    select 'zillow_zhvi' as index_source
+    from {{ ref('stg_zillow__zhvi_values') }}
+    having count(*) > 0
     union all
-    select 'vendor_hpi'
+    select 'vendor_hpi' as index_source
+    from {{ ref('stg_hpi__regional_indices') }}
+    having count(*) > 0
     union all
-    select 'terraminer'
+    select 'terraminer' as index_source
+    from {{ ref('fct_sales') }}
+    where is_arms_length
+    having count(*) > 0
 
 ),
 
@@ -21,8 +32,8 @@ present_sources as (
 
 )
 
-select expected_sources.index_source
-from expected_sources
+select delivered_sources.index_source
+from delivered_sources
 left join present_sources
-    on expected_sources.index_source = present_sources.index_source
+    on delivered_sources.index_source = present_sources.index_source
 where present_sources.index_source is null
