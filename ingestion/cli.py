@@ -5,10 +5,14 @@ from __future__ import annotations
 import sys
 import time
 
+import psycopg
+
 from ingestion.contract import load_contracts
 from ingestion.landing import open_landing
+from ingestion.parsing import printable
 from ingestion.postgres import FileResult
 from ingestion.runner import PendingFile, ingest
+from terraminer.errors import TerraMinerError
 from terraminer.settings import Settings
 from terraminer.warehouse import open_loader
 
@@ -68,6 +72,11 @@ def format_table(results: list[FileResult]) -> str:
     return "\n".join(lines)
 
 
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return printable(text.splitlines()[0]) if text else type(err).__name__
+
+
 def run_ingest(args, settings: Settings) -> int:
     contracts = load_contracts(names=args.contracts)
     landing = open_landing(args.landing or settings.landing, endpoint_url=settings.endpoint_url)
@@ -79,6 +88,12 @@ def run_ingest(args, settings: Settings) -> int:
             loader, contracts, landing, dry_run=args.dry_run, retry_refused=args.retry_refused,
             on_file_start=progress.start, on_progress=progress.advance, on_file_done=progress.finish,
         )
+    except psycopg.errors.InsufficientPrivilege as err:
+        raise TerraMinerError(
+            f"the warehouse user {settings.warehouse.user!r} may not do what the load needs "
+            f"({_first_line(err)}): run `terraminer roles` as the warehouse admin, and load as terraminer_loader "
+            "or the admin"
+        ) from None
     finally:
         getattr(loader, "conn", loader).close()
     if args.dry_run:

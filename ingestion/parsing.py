@@ -36,6 +36,47 @@ class FileRefused(Exception):
     """The file cannot match its contract; ``str()`` is the one-line reason."""
 
 
+# Control characters, C1 controls, the Unicode line/paragraph separators (str.splitlines() splits on
+# all of them) and surrogates (undecodable bytes kept by ``surrogateescape``, or lone ones from JSON).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match) -> str:
+    ch = match.group()
+    code = ord(ch)
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable source byte (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` as one line of storable, printable text: newlines, NUL and other control characters
+    and undecodable bytes become backslash escapes (``\\n``, ``\\x00``, ``\\xff``); the rest is unchanged."""
+    return _UNPRINTABLE.sub(_escape_char, text) if _UNPRINTABLE.search(text) else text
+
+
+# PostgreSQL's special date/time inputs that are not a date from the source: ``now``, ``today``,
+# ``yesterday`` and ``tomorrow`` resolve to the load time, ``epoch`` and ``[+-]infinity`` are
+# sentinels. The date/time parser accepts them as a word anywhere in the value ('today 10:00',
+# 'yesterday,', '10:00 tomorrow'), case-insensitively.
+SPECIAL_DATE_WORDS = ("now", "today", "yesterday", "tomorrow", "infinity", "epoch")
+_SPECIAL_DATE = re.compile(rf"(?<![a-z])({'|'.join(SPECIAL_DATE_WORDS)})(?![a-z])", re.IGNORECASE)
+
+
+def special_date_word(value: str) -> str | None:
+    """The special date/time word in ``value`` (lower case), or None."""
+    match = _SPECIAL_DATE.search(value)
+    return match.group(1).lower() if match else None
+
+
+def special_date_reason(word: str) -> str:
+    meaning = "a sentinel, not a date" if word in ("infinity", "epoch") else "the load time, not a source date"
+    return f"special date/time input {word!r} is not accepted (PostgreSQL would store {meaning})"
+
+
 @dataclass(frozen=True)
 class Reject:
     line: int
@@ -97,8 +138,11 @@ def open_text(binary: BinaryIO, contract: Contract) -> io.TextIOWrapper:
     encoding = contract.format.encoding
     if codecs.lookup(encoding).name == "utf-8":
         encoding = "utf-8-sig"  # a BOM is not data
-    # surrogateescape keeps undecodable bytes visible so the row (not the file) is rejected
-    return io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline="")
+    # surrogateescape keeps undecodable bytes visible so the row (not the file) is rejected.
+    # CSV: newline='' lets the csv module see every line end (and CR inside quoted fields) as is.
+    # JSON Lines: records end at LF only; a bare CR is JSON whitespace inside a record.
+    newline = "\n" if contract.format.type == "jsonl" else ""
+    return io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline=newline)
 
 
 DECOMPRESSION_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
@@ -168,13 +212,19 @@ class _RowShaper:
         self.required = [(pos + 1, col.name) for pos, col in enumerate(columns) if not col.nullable]
         style = datestyle_for(contract)
         self.transforms = []
+        # date/time values PostgreSQL parses itself (no strptime here): refuse its special inputs
+        self.native_temporal = []
         for pos, col in enumerate(columns):
             fn = _value_transform(col, contract)
+            strptime = bool(col.date_format) and col.date_format not in NATIVE_DATE_FORMATS
             if fn is None and col.date_format in NATIVE_DATE_FORMATS and NATIVE_DATE_FORMATS[col.date_format] != style:
                 # a native format whose DateStyle conflicts with another column's: parse in Python
                 fn = _strptime_transform(col)
+                strptime = True
             if fn is not None:
                 self.transforms.append((pos + 1, col.name, fn))
+            if col.is_temporal and not strptime:
+                self.native_temporal.append((pos + 1, col.name))
 
     def shape(self, fields: list[str], line: int, rejects: list[Reject]) -> tuple | None:
         if self.width is not None and len(fields) != self.width:
@@ -193,6 +243,11 @@ class _RowShaper:
                         rejects.append(Reject(line, name, str(err), raw))
                         return None
             values = tuple(values)
+        for pos, name in self.native_temporal:
+            raw = values[pos]
+            if raw and (word := special_date_word(raw)) is not None:
+                rejects.append(Reject(line, name, special_date_reason(word), raw))
+                return None
         for pos, name in self.required:
             if not values[pos]:
                 rejects.append(Reject(line, name, "required value is empty", ""))
@@ -384,7 +439,13 @@ def _parse_unpivot(reader, contract, stats, header, offset, header_end, capture,
     null_tokens = frozenset(contract.format.null_tokens)
     value_col = contract.column(spec.value_column)
     id_transforms = [_value_transform(c, contract) for c in id_cols]
+    id_native_temporal = [c.is_temporal and (not c.date_format or c.date_format in NATIVE_DATE_FORMATS) for c in id_cols]
     value_transform = _value_transform(value_col, contract)
+    name_col = contract.column(spec.name_column)
+    special_names = {  # a header name that is a special date/time input (unpivoted into a date column)
+        i: special_date_reason(word) for i in value_idx
+        if name_col.is_temporal and (word := special_date_word(names[i])) is not None
+    }
     width = len(names)
     if capture is not None:
         capture.take()
@@ -407,7 +468,7 @@ def _parse_unpivot(reader, contract, stats, header, offset, header_end, capture,
             continue
         ids = {}
         reject = None
-        for col, idx, fn in zip(id_cols, id_idx, id_transforms, strict=True):
+        for col, idx, fn, native in zip(id_cols, id_idx, id_transforms, id_native_temporal, strict=True):
             value = fields[idx] if idx is not None else ""
             if value and fn is not None:
                 try:
@@ -415,6 +476,9 @@ def _parse_unpivot(reader, contract, stats, header, offset, header_end, capture,
                 except ValueError as err:
                     reject = Reject(line, col.name, str(err), value)
                     break
+            if value and native and (word := special_date_word(value)) is not None:
+                reject = Reject(line, col.name, special_date_reason(word), value)
+                break
             if not value and not col.nullable:
                 reject = Reject(line, col.name, "required value is empty", "")
                 break
@@ -425,6 +489,9 @@ def _parse_unpivot(reader, contract, stats, header, offset, header_end, capture,
         for i in value_idx:
             cell = fields[i]
             if cell in null_tokens or cell.strip() in null_tokens:
+                continue
+            if i in special_names:
+                batch.rejects.append(Reject(line, name_col.name, special_names[i], names[i]))
                 continue
             if value_transform is not None:
                 try:

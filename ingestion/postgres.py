@@ -44,6 +44,7 @@ from ingestion.parsing import (
     parse_csv,
     parse_jsonl,
     parse_parquet,
+    printable,
 )
 
 META_SCHEMA = "ingestion_meta"
@@ -51,9 +52,8 @@ REJECT_ALLOWANCE = 10  # a file is refused only when rejects exceed both the sha
 _MAX_REJECT_DETAILS = 1_000_000
 _NOTICE = re.compile(r'at line (\d+) for column "(.*?)": (?:"(.*)"|null input)$', re.S)
 
+LOAD_SCHEMAS = ("raw", META_SCHEMA)
 META_DDL = f"""
-create schema if not exists raw;
-create schema if not exists {META_SCHEMA};
 create table if not exists {META_SCHEMA}.load_ledger (
     load_id bigint generated always as identity primary key,
     contract varchar(128) not null,
@@ -137,9 +137,28 @@ class PostgresWriter:
                 self._notices.append(diag.message_primary)
 
     def ensure_meta(self) -> None:
+        """Create the load schemas and ledger tables that do not exist yet.
+
+        Only missing objects are created: ``create schema if not exists`` needs CREATE on the
+        database even when the schema exists, which the loader role does not have (``terraminer
+        roles`` creates the schemas and grants the loader CREATE on them)."""
         with self.conn.transaction():
             self.conn.execute("select pg_advisory_xact_lock(hashtextextended('terraminer:ddl', 0))")
-            self.conn.execute(META_DDL)
+            present = {
+                name for (name,) in self.conn.execute(
+                    "select nspname from pg_namespace where nspname = any(%s)", (list(LOAD_SCHEMAS),)
+                )
+            }
+            for schema in LOAD_SCHEMAS:
+                if schema not in present:
+                    self.conn.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
+            tables = self.conn.execute(
+                "select to_regclass(%s) is not null and to_regclass(%s) is not null "
+                "and to_regclass(%s) is not null",
+                (f"{META_SCHEMA}.load_ledger", f"{META_SCHEMA}.rejected_rows", f"{META_SCHEMA}.rejected_rows_load_idx"),
+            ).fetchone()[0]
+            if not tables:
+                self.conn.execute(META_DDL)
 
     def ensure_table(self, contract: Contract) -> None:
         """Create (or add new contract columns to) the raw table; call under the table lock."""
@@ -254,11 +273,12 @@ class PostgresWriter:
                     self._write_rejects(load_id, contract, obj, outcome.rejects)
             except _Refusal as refusal:
                 outcome = refusal.outcome
-                load_id = self._record(contract, obj, "refused", outcome, str(refusal), started_at, started)
+                error = printable(str(refusal))  # names and values from the file: one storable line
+                load_id = self._record(contract, obj, "refused", outcome, error, started_at, started)
                 if outcome is not None:
                     self._write_rejects(load_id, contract, obj, outcome.rejects)
                 result.status = "refused"
-                result.error = str(refusal)
+                result.error = error
             else:
                 result.status = "loaded"
                 result.replaced = previous is not None
@@ -283,7 +303,7 @@ class PostgresWriter:
             "values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, clock_timestamp(), %s) returning load_id",
             (
                 contract.name, obj.key, obj.version, obj.size, status, rows_read, rows_loaded, rows_rejected,
-                error, contract.fingerprint, started_at, round(time.perf_counter() - started, 3),
+                None if error is None else printable(error), contract.fingerprint, started_at, round(time.perf_counter() - started, 3),
             ),
         ).fetchone()[0]
 

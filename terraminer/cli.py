@@ -168,7 +168,27 @@ def _add_generate_args(p: argparse.ArgumentParser) -> None:
     add_arguments(p)
 
 
+def _configure_logging() -> None:
+    """Library warnings must not reach the terminal through logging's last-resort handler: psycopg
+    logs ``error ignored terminating <psycopg.Copy [BAD]>`` when a connection drops during a COPY,
+    right before the one-line error this CLI prints for the same failure. With
+    ``TERRAMINER_DEBUG`` set they are shown (with the traceback)."""
+    import logging
+
+    psycopg_logger = logging.getLogger("psycopg")
+    if os.environ.get("TERRAMINER_DEBUG"):
+        if not psycopg_logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+            psycopg_logger.addHandler(handler)
+    else:
+        if not any(isinstance(h, logging.NullHandler) for h in psycopg_logger.handlers):
+            psycopg_logger.addHandler(logging.NullHandler())
+        psycopg_logger.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _configure_logging()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["psql"]:  # everything after `psql` belongs to psql, options included

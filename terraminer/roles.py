@@ -7,16 +7,25 @@
 | terraminer_ml           | read features (and marts); write ml.*                               |
 | terraminer_bi           | read marts only (never raw, staging or personal columns)           |
 
+The admin creates every schema (creating a schema needs CREATE on the database, which no pipeline
+role has) and grants each role CREATE on the schemas it writes. Default privileges cover the
+tables the admin creates *and* those each schema's writer creates (``CREATORS``: the loader's raw
+tables are readable by the transformer, dbt's marts by ml and bi, the scorer's ml tables by the
+transformer).
+
 Roles are created with LOGIN and no password: locally the embedded server trusts
 its unix socket; in production set passwords or IAM auth outside this repository.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+
+from terraminer.errors import TerraMinerError
 
 LOADER, TRANSFORMER, ML, BI = "terraminer_loader", "terraminer_transformer", "terraminer_ml", "terraminer_bi"
 ROLES = (LOADER, TRANSFORMER, ML, BI)
@@ -25,20 +34,42 @@ DBT_SCHEMAS = ("reference", "staging", "intermediate", "snapshots", "marts", "fe
 ML_SCHEMA = "ml"
 
 
+# Who creates the tables of each schema in normal operation (besides the admin who runs
+# ``terraminer roles``): the loader creates a raw table for every new contract (and the ledger on a
+# fresh database), dbt runs as the transformer, the scorer as ml.
+CREATORS = {"raw": LOADER, "ingestion_meta": LOADER, **{s: TRANSFORMER for s in DBT_SCHEMAS}, ML_SCHEMA: ML}
+
+
 @dataclass(frozen=True)
 class Grant:
-    """One privilege statement, rendered for PostgreSQL or Redshift."""
+    """One privilege statement, rendered for PostgreSQL or Redshift. ``creator`` names the argument
+    that is a pipeline role whose *future* tables the statement is about (``alter default
+    privileges for role <creator>``): Redshift needs a user there (see :func:`redshift_sql`)."""
 
     text: str
     args: tuple[str, ...]
+    creator: str | None = None
 
     def compose(self) -> sql.Composed:
         return sql.SQL(self.text).format(*map(sql.Identifier, self.args))
 
 
+def _default(owner: str, schema: str, privileges: str, grantee: str) -> list[Grant]:
+    """``privileges`` on the future tables of ``schema`` for ``grantee``: those the admin creates
+    and those the schema's creator role creates (a creator owns its own tables already)."""
+    text = "alter default privileges for role {} in schema {} grant " + privileges + " on tables to {}"
+    grants = [Grant(text, (owner, schema, grantee))]
+    creator = CREATORS[schema]
+    if creator not in (owner, grantee):
+        grants.append(Grant(text, (creator, schema, grantee), creator=creator))
+    return grants
+
+
 def _grants(owner: str) -> list[Grant]:
     g: list[Grant] = []
     schemas = (*LOAD_SCHEMAS, *DBT_SCHEMAS, ML_SCHEMA)
+    # the schemas exist before any pipeline role runs: creating a schema needs CREATE on the
+    # database, which no pipeline role has (the loader only creates tables in its schemas)
     for schema in schemas:
         g.append(Grant("create schema if not exists {}", (schema,)))
     # loader: raw + ingestion_meta, read and write
@@ -58,35 +89,35 @@ def _grants(owner: str) -> list[Grant]:
             # transformer reads what the loader lands
             Grant("grant usage on schema {} to {}", (schema, TRANSFORMER)),
             Grant("grant select on all tables in schema {} to {}", (schema, TRANSFORMER)),
-            Grant("alter default privileges for role {} in schema {} grant select on tables to {}", (owner, schema, TRANSFORMER)),
+            *_default(owner, schema, "select", TRANSFORMER),
         ]
     # transformer: owns the dbt layers
     for schema in DBT_SCHEMAS:
         g += [
             Grant("grant usage, create on schema {} to {}", (schema, TRANSFORMER)),
             Grant("grant all on all tables in schema {} to {}", (schema, TRANSFORMER)),
-            Grant("alter default privileges for role {} in schema {} grant all on tables to {}", (owner, schema, TRANSFORMER)),
+            *_default(owner, schema, "all", TRANSFORMER),
         ]
     # ml: reads features and marts, writes ml
     for schema in ("features", "marts"):
         g += [
             Grant("grant usage on schema {} to {}", (schema, ML)),
             Grant("grant select on all tables in schema {} to {}", (schema, ML)),
-            Grant("alter default privileges for role {} in schema {} grant select on tables to {}", (owner, schema, ML)),
+            *_default(owner, schema, "select", ML),
         ]
     g += [
         Grant("grant usage, create on schema {} to {}", (ML_SCHEMA, ML)),
         Grant("grant all on all tables in schema {} to {}", (ML_SCHEMA, ML)),
-        Grant("alter default privileges for role {} in schema {} grant all on tables to {}", (owner, ML_SCHEMA, ML)),
+        *_default(owner, ML_SCHEMA, "all", ML),
         Grant("grant usage on schema {} to {}", (ML_SCHEMA, TRANSFORMER)),
         Grant("grant select on all tables in schema {} to {}", (ML_SCHEMA, TRANSFORMER)),
-        Grant("alter default privileges for role {} in schema {} grant select on tables to {}", (owner, ML_SCHEMA, TRANSFORMER)),
+        *_default(owner, ML_SCHEMA, "select", TRANSFORMER),
     ]
     # bi: marts only
     g += [
         Grant("grant usage on schema {} to {}", ("marts", BI)),
         Grant("grant select on all tables in schema {} to {}", ("marts", BI)),
-        Grant("alter default privileges for role {} in schema {} grant select on tables to {}", (owner, "marts", BI)),
+        *_default(owner, "marts", "select", BI),
     ]
     return g
 
@@ -95,31 +126,54 @@ def apply_postgres(conn: psycopg.Connection) -> list[str]:
     """Create the roles if missing and (re)apply every grant. Idempotent; returns what it did."""
     done = []
     owner = conn.execute("select current_user").fetchone()[0]
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtextextended('terraminer:roles', 0))")
-        for role in ROLES:
-            exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
-            if not exists:
-                conn.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
-                done.append(f"created role {role}")
-        # nobody but the owner may create objects in public
-        conn.execute("revoke create on schema public from public")
-        for grant in _grants(owner):
-            conn.execute(grant.compose())
-        done.append(f"applied {len(_grants(owner))} grants")
+    grants = _grants(owner)
+    try:
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtextextended('terraminer:roles', 0))")
+            for role in ROLES:
+                exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+                if not exists:
+                    conn.execute(sql.SQL("create role {} login").format(sql.Identifier(role)))
+                    done.append(f"created role {role}")
+            # nobody but the owner may create objects in public
+            conn.execute("revoke create on schema public from public")
+            for grant in grants:
+                conn.execute(grant.compose())
+    except psycopg.errors.InsufficientPrivilege as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TerraMinerError(
+            f"`terraminer roles` needs the warehouse admin (a superuser, or a role with CREATEROLE that owns the "
+            f"schemas and is a member of the terraminer_* roles); {owner!r} is not allowed: {first}"
+        ) from None
+    done.append(f"applied {len(grants)} grants")
     return done
 
 
-def redshift_sql(owner: str = "terraminer_admin") -> str:
-    """The same model for Redshift (roles + grants), as a reviewable SQL script."""
+def redshift_sql(owner: str = "terraminer_admin", creators: Mapping[str, str] | None = None) -> str:
+    """The same model for Redshift (roles + grants), as a reviewable SQL script.
+
+    Redshift sets default privileges ``for user`` only, never for a role: ``creators`` maps a
+    pipeline role to the Redshift user that runs it (e.g. ``{"terraminer_loader": "svc_loader"}``)
+    so the tables that user creates get the same grants as the admin's. Roles without a user are
+    left out: there the owner user runs that part of the pipeline (one ``REDSHIFT_USER``)."""
+    creators = dict(creators or {})
     lines = [
         "-- TerraMiner least-privilege roles for Amazon Redshift (generated by `terraminer roles --redshift`).",
         "-- Run once as a superuser; CREATE ROLE fails harmlessly if a role already exists.",
+        f'-- Default privileges cover tables created by the user "{owner}"'
+        + (f" and by {', '.join(repr(u) for u in creators.values())}." if creators else
+           " (the pipeline's REDSHIFT_USER); if another user creates tables, add its default privileges."),
     ]
     for role in ROLES:
         lines.append(f'create role "{role}";')
     for grant in _grants(owner):
-        text = grant.text.replace("{}", '"{}"').format(*grant.args)
+        args = grant.args
+        if grant.creator is not None:
+            user = creators.get(grant.creator)
+            if user is None:
+                continue
+            args = tuple(user if a == grant.creator else a for a in args)
+        text = grant.text.replace("{}", '"{}"').format(*args)
         text = text.replace("usage, select, update on all sequences", "usage on all sequences")
         if "sequences" in text:
             continue  # Redshift has no sequences (identity columns need no grant)

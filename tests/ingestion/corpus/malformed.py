@@ -312,8 +312,6 @@ def _kc_cases() -> list[Case]:
         Case("kc_too_many_rejects", c, "csv", kc_file([*kc_good(5), *[kc_values(i, price="n/a")
                                                                       for i in range(100, 120)]]),
              "refused", rejected=20, error="rows rejected"),
-        Case("kc_gzip_named_csv", c, "csv", gz(kc_file(kc_good(3))), "refused",
-             note="gzip bytes under a .csv key: undecodable binary, refused (or every row rejected)"),
         Case("kc_gzip", c, "csv.gz", gz(kc_file(kc_good(7))), "loaded", 7, 0),
     ]
 
@@ -393,7 +391,7 @@ def _mls_cases() -> list[Case]:
         Case("mls_wrong_types", c, "jsonl", jsonl([
             *good,
             mls_event(100, list_price="abc"), mls_event(101, bedrooms=3.5), mls_event(102, bedrooms=True),
-            mls_event(103, living_sqft={"a": 1}), mls_event(104, event_at="yesterday"),
+            mls_event(103, living_sqft={"a": 1}), mls_event(104, event_at="2024-02-30T10:00:00Z"),
             mls_event(105, list_price=1e400), mls_event(106, bedrooms=[1, 2]),
             mls_event(107, living_sqft=10**30), mls_event(108, event_at=12345),
         ]), "loaded", 20, 9),
@@ -494,8 +492,22 @@ def _zillow_cases() -> list[Case]:
     ]
 
 
+def _fred_cases() -> list[Case]:
+    c = "fred__case_shiller"
+    rows = [["2024-01-01", "310.5"], ["2024-02-01", "."], ["2024-03-01", "312.25"]]
+    return [
+        Case("fred_current_header", c, "csv", csv_text([["DATE", "SEXRNSA"], *rows]).encode(), "loaded", 2, 0,
+             countable=False),
+        Case("fred_old_header_alias", c, "csv", csv_text([["observation_date", "SEXRNSA"], *rows]).encode(),
+             "loaded", 2, 0, countable=False, note="observation_date is a declared alias of DATE"),
+        Case("fred_renamed_without_alias", c, "csv", csv_text([["obs_date", "SEXRNSA"], *rows]).encode(),
+             "refused", error="missing required column DATE", countable=False),
+    ]
+
+
 def cases() -> list[Case]:
-    everything = [*_kc_cases(), *_rec_cases(), *_mls_cases(), *_uk_cases(), *_nyc_cases(), *_zillow_cases()]
+    everything = [*_kc_cases(), *_rec_cases(), *_mls_cases(), *_uk_cases(), *_nyc_cases(), *_zillow_cases(),
+                  *_fred_cases()]
     names = [c.name for c in everything]
     assert len(names) == len(set(names)), "case names must be unique"
     return everything
