@@ -8,6 +8,7 @@ that does not read ML output) and ``terraminer_dbt_valuations`` (models downstre
 """
 
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,16 +31,34 @@ class TerraMinerTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "dbt"
 
 
-TRANSLATOR = TerraMinerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+TRANSLATOR = TerraMinerTranslator(settings=DagsterDbtTranslatorSettings(
+    enable_asset_checks=True, enable_duplicate_source_asset_keys=True,
+))
 
 
 class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
     """Rebuild incremental models and snapshots from scratch (dbt --full-refresh)."""
+    dbt_vars: str = ""
+    """dbt project variables for this run, a YAML/JSON mapping passed as dbt --vars
+    (e.g. '{incremental_lookback_days: 60}')."""
 
 
 def _build_args(config: DbtBuildConfig) -> list[str]:
-    return ["build", "--full-refresh"] if config.full_refresh else ["build"]
+    args = ["build"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    if config.dbt_vars.strip():
+        import yaml
+
+        try:
+            parsed = yaml.safe_load(config.dbt_vars)
+        except yaml.YAMLError as error:
+            raise dg.Failure(f"dbt_vars is not valid YAML ({error}): pass a mapping like '{{name: value}}'") from error
+        if not isinstance(parsed, dict):
+            raise dg.Failure(f"dbt_vars must be a mapping like '{{name: value}}', got {config.dbt_vars!r}")
+        args += ["--vars", json.dumps(parsed)]
+    return args
 
 
 @dbt_assets(

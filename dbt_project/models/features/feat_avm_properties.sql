@@ -34,6 +34,23 @@ valuation_dates as (
 
 ),
 
+valuation_months as (
+
+    select
+        properties.region_id,
+        cast({{ dbt.date_trunc('month', 'valuation_dates.valuation_date') }} as date) as valuation_month
+    from properties
+    inner join valuation_dates
+        on properties.source_system = valuation_dates.source_system
+
+),
+
+market_context as (
+
+    {{ lagged_market_context('valuation_months', 'valuation_month') }}
+
+),
+
 comparables as (
 
     select
@@ -136,6 +153,12 @@ final as (
         {{ ew_mean('neighborhood_totals.prior_weighted_log_ppsf', 'neighborhood_totals.prior_weight') }}
             as neighborhood_ew_log_ppsf,
         cast(neighborhood_totals.last_comparable_date as date) as neighborhood_last_comparable_date,
+        cast(market_context.market_month as date) as market_context_month,
+        cast(market_context.active_listings_count as integer) as region_active_listings,
+        cast(market_context.months_of_supply as numeric(10, 2)) as region_months_of_supply,
+        cast(market_context.median_days_on_market as numeric(8, 1)) as region_median_days_on_market,
+        cast(market_context.median_sale_price_yoy_pct as numeric(12, 6)) as region_median_price_yoy_pct,
+        cast(market_context.index_yoy_pct as numeric(12, 6)) as region_index_yoy_pct,
         cast(previous_sales.previous_sale_price as numeric(14, 2)) as previous_sale_price,
         cast(previous_sales.previous_sale_date as date) as previous_sale_date,
         cast(
@@ -149,6 +172,11 @@ final as (
         on properties.region_id = region_totals.group_id
     left join neighborhood_totals
         on properties.submarket_id = neighborhood_totals.group_id
+    left join market_context
+        on
+            properties.region_id = market_context.region_id
+            and cast({{ dbt.date_trunc('month', 'valuation_dates.valuation_date') }} as date)
+            = market_context.event_month
     left join previous_sales
         on properties.property_id = previous_sales.property_id
 

@@ -8,7 +8,8 @@
       mean log price per sqft of comparable sales (arm's-length, residential, not outliers, with
       an area) in the region and in the neighbourhood (submarket) on days strictly before the
       sale day (macros/features.sql), and the property's own previous arm's-length sale on an
-      earlier day. Same-day sales are never used: on the day of a sale its neighbours' prices are
+      earlier day; the region's listings, supply and external price index trend from the month
+      var('market_context_lag_months') months before the sale's month. Same-day sales are never used: on the day of a sale its neighbours' prices are
       not yet public.
     - The *_date columns name the newest information each feature used; the generic test
       dated_before proves each is earlier than sale_date, and a singular test recomputes the
@@ -72,6 +73,12 @@ property_days as (
 
 ),
 
+market_context as (
+
+    {{ lagged_market_context('sales', 'sale_month') }}
+
+),
+
 previous_sales as (
 
     select
@@ -121,6 +128,12 @@ final as (
         {{ ew_mean('neighborhood_totals.prior_weighted_log_ppsf', 'neighborhood_totals.prior_weight') }}
             as neighborhood_ew_log_ppsf,
         cast(neighborhood_totals.last_comparable_date as date) as neighborhood_last_comparable_date,
+        cast(market_context.market_month as date) as market_context_month,
+        cast(market_context.active_listings_count as integer) as region_active_listings,
+        cast(market_context.months_of_supply as numeric(10, 2)) as region_months_of_supply,
+        cast(market_context.median_days_on_market as numeric(8, 1)) as region_median_days_on_market,
+        cast(market_context.median_sale_price_yoy_pct as numeric(12, 6)) as region_median_price_yoy_pct,
+        cast(market_context.index_yoy_pct as numeric(12, 6)) as region_index_yoy_pct,
         cast(previous_sales.previous_sale_price as numeric(14, 2)) as previous_sale_price,
         cast(previous_sales.previous_sale_date as date) as previous_sale_date,
         cast(
@@ -135,6 +148,10 @@ final as (
         on
             sales.submarket_id = neighborhood_totals.group_id
             and sales.sale_date = neighborhood_totals.sale_date
+    left join market_context
+        on
+            sales.region_id = market_context.region_id
+            and sales.sale_month = market_context.event_month
     left join previous_sales
         on
             sales.property_id = previous_sales.property_id

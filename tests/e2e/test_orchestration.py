@@ -1,0 +1,268 @@
+"""The Dagster code location end to end, on a real embedded warehouse with small synthetic feeds.
+
+One module-scoped pipeline (the expensive part, ~1-2 min) is shared by the tests:
+- the definitions validate and load, and the lineage graph is connected from every raw asset to
+  the valuation mart;
+- the whole graph materializes in-process (ingestion → dbt build with tests → features → AVM with
+  its quality gate → batch valuations → valuation marts);
+- new landing files are found by the landing sensor, whose run request loads them and rebuilds
+  what is downstream, and the new sales reach fct_sales;
+- a failing error-severity dbt test on feat_avm_sales stops ml/avm_model from running;
+- the alerts sensor sends new alerts to the outbox once.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+
+from terraminer.settings import Settings, project_dir
+from terraminer.stack import LocalStack
+
+RAW = "raw"
+AVM_MODEL = dg.AssetKey(["ml", "avm_model"])
+VALUATIONS = dg.AssetKey(["ml", "property_valuations"])
+FEATURES = dg.AssetKey(["features", "feat_avm_sales"])
+VALUATION_MART = dg.AssetKey(["marts", "mart_property_valuations"])
+SCALE = 2
+
+
+@pytest.fixture(scope="module")
+def pipeline_env():
+    """An isolated TERRAMINER_HOME with its own embedded PostgreSQL, exported like `terraminer env`."""
+    from terraminer.cli import env_exports
+
+    home = Path(tempfile.mkdtemp(prefix="tmo-", dir="/tmp"))
+    settings = Settings(env="ci", home=home)
+    stack = LocalStack(settings)
+    stack.up()
+    patch = pytest.MonkeyPatch()
+    try:
+        for key, value in env_exports(settings).items():
+            patch.setenv(key, value)
+        patch.setenv("TERRAMINER_ENV", "ci")
+        patch.setenv("TERRAMINER_HOME", str(home))
+        patch.setenv("DBT_PROFILES_DIR", str(project_dir()))
+        patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        from ml.warehouse import ensure_ml_tables
+        from terraminer import roles
+        from terraminer.warehouse import connect
+
+        with connect(settings) as conn:
+            roles.apply_postgres(conn)
+            ensure_ml_tables(conn)
+        yield settings
+    finally:
+        patch.undo()
+        stack.down()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def defs(pipeline_env):
+    from orchestration.project import prepare_manifest
+
+    prepare_manifest()
+    from orchestration.definitions import defs as definitions
+
+    return definitions
+
+
+@pytest.fixture(scope="module")
+def landing(pipeline_env):
+    from ingestion.landing import open_landing
+    from ingestion.synthetic import generate
+
+    store = open_landing(pipeline_env.landing)
+    generate(store, scale=SCALE, seed=11)
+    return store
+
+
+def _scalar(settings: Settings, query: str, params=None):
+    with psycopg.connect(**settings.warehouse.conninfo()) as conn:
+        return conn.execute(query, params).fetchone()[0]
+
+
+def _sensor(defs, name: str) -> dg.SensorDefinition:
+    return defs.get_repository_def().get_sensor_def(name)
+
+
+def _sensor_context(defs, instance, cursor=None):
+    from orchestration.resources import LandingResource, NotifierResource, WarehouseResource
+
+    return dg.build_sensor_context(
+        instance=instance, cursor=cursor, repository_def=defs.get_repository_def(),
+        resources={"landing": LandingResource(), "warehouse": WarehouseResource(), "notifier": NotifierResource()},
+    )
+
+
+@pytest.fixture(scope="module")
+def instance():
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+@pytest.fixture(scope="module")
+def first_run(defs, landing, pipeline_env, instance):
+    """The landing sensor on the fresh landing zone, then the whole pipeline job."""
+    sensor = _sensor(defs, "landing_sensor")
+    context = _sensor_context(defs, instance)
+    request = sensor(context)
+    cursor = context.cursor
+    result = defs.resolve_job_def("terraminer_pipeline").execute_in_process(instance=instance, raise_on_error=False)
+    return request, cursor, result
+
+
+def test_definitions_validate(pipeline_env, defs):
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m", "orchestration.definitions"],
+        cwd=project_dir(), env=dict(os.environ), capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def test_lineage_connects_every_raw_asset_to_the_valuation_mart(defs):
+    graph = defs.resolve_asset_graph()
+    raw_keys = [k for k in graph.get_all_asset_keys() if k.path[0] == RAW]
+    assert len(raw_keys) >= 9  # one per ingestion contract
+
+    def downstream(key):
+        seen, todo = set(), [key]
+        while todo:
+            for child in graph.get(todo.pop()).child_keys:
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
+        return seen
+
+    for key in raw_keys:
+        reach = downstream(key)
+        assert any(k.path[0] == "staging" for k in reach), key
+        assert {FEATURES, AVM_MODEL, VALUATIONS, VALUATION_MART} <= reach, key
+    # and in that order: features → model → valuations → mart
+    assert AVM_MODEL in downstream(FEATURES)
+    assert VALUATIONS in downstream(AVM_MODEL)
+    assert VALUATION_MART in downstream(VALUATIONS)
+    # the quality gate of the model is a blocking check
+    spec = next(s for s in graph.get(AVM_MODEL).check_keys if s.name == "quality_gate")
+    assert spec is not None
+
+
+def test_the_whole_graph_materializes(first_run, pipeline_env, defs):
+    request, _cursor, result = first_run
+    assert result.success, [e.message for e in result.all_events if e.is_failure][:3]
+    assert isinstance(request, dg.RunRequest)
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    graph_keys = set(defs.resolve_asset_graph().get_all_asset_keys())
+    assert graph_keys - materialized == set()
+    checks = [e.event_specific_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert len(checks) > 100  # every dbt test is an asset check
+    failed = [c.check_name for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
+    assert failed == []
+    raw_sales = _scalar(pipeline_env, "select count(distinct document_number) from raw.recorder__sales")
+    assert _scalar(pipeline_env, "select count(*) from marts.fct_sales where source_system = 'synthetic'") == raw_sales
+    properties = _scalar(pipeline_env, "select count(*) from features.feat_avm_properties")
+    assert properties > 0
+    assert _scalar(pipeline_env, "select count(*) from ml.property_valuations") == properties
+    assert _scalar(pipeline_env, "select count(*) from marts.mart_property_valuations") == properties
+
+
+def _new_sales_file(landing, pipeline_env) -> tuple[str, list[str]]:
+    """One more day of deeds for existing parcels, dated after every sale so far."""
+    parcels = [row[0] for row in psycopg.connect(**pipeline_env.warehouse.conninfo()).execute(
+        "select parcel_id from raw.assessor__parcels group by parcel_id order by parcel_id limit 7").fetchall()]
+    last = _scalar(pipeline_env, "select max(sale_date) from raw.recorder__sales")
+    day = last.fromordinal(last.toordinal() + 1)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["document_number", "parcel_id", "sale_date", "recording_date", "sale_price", "deed_type",
+                     "buyer_name", "seller_name"])
+    documents = [f"DNEW{day:%Y%m%d}{i:04d}" for i in range(len(parcels))]
+    for document, parcel in zip(documents, parcels, strict=True):
+        writer.writerow([document, parcel, day.isoformat(), day.isoformat(), 412000, "WD", "NEW OWNER", "OLD OWNER"])
+    key = f"recorder/sales/{day:%Y/%m/%d}/sales_{day:%Y%m%d}_late.csv.gz"
+    with landing.writer(key) as out:
+        out.write(gzip.compress(text.getvalue().encode()))
+    return key, documents
+
+
+def test_landing_sensor_runs_new_files_through_to_fct_sales(first_run, defs, landing, pipeline_env, instance):
+    request, cursor, result = first_run
+    assert result.success
+    sensor = _sensor(defs, "landing_sensor")
+    quiet = sensor(_sensor_context(defs, instance, cursor))
+    assert isinstance(quiet, dg.SkipReason)  # nothing new since the cursor
+
+    key, documents = _new_sales_file(landing, pipeline_env)
+    context = _sensor_context(defs, instance, cursor)
+    request = sensor(context)
+    assert isinstance(request, dg.RunRequest)
+    selected = set(request.asset_selection)
+    assert dg.AssetKey([RAW, "recorder__sales"]) in selected
+    assert dg.AssetKey([RAW, "assessor__parcels"]) not in selected  # only what changed, and downstream
+    assert dg.AssetKey(["marts", "fct_sales"]) in selected
+    assert json.loads(context.cursor) != json.loads(cursor)
+
+    run = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=list(selected), raise_on_error=False,
+    )
+    assert run.success, [e.message for e in run.all_events if e.is_failure][:3]
+    found = _scalar(pipeline_env, "select count(*) from marts.fct_sales where file_key = %s", (key,))
+    assert found == len(documents)
+    assert _scalar(pipeline_env, "select count(*) from marts.fct_sales where source_sale_id = any(%s)",
+                   (documents,)) == len(documents)
+    # the same cursor state again: nothing to do
+    assert isinstance(sensor(_sensor_context(defs, instance, context.cursor)), dg.SkipReason)
+
+
+def test_failing_feature_test_blocks_training(first_run, defs, pipeline_env, instance):
+    assert first_run[2].success
+    versions_before = _scalar(pipeline_env, "select count(distinct model_version) from ml.property_valuations")
+    job = defs.resolve_job_def("terraminer_pipeline")
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"ops": {"terraminer_dbt": {"config": {"dbt_vars": "{avm_min_training_rows: 1000000000}"}}}},
+    )
+    assert not result.success
+    failed_checks = [
+        e.event_specific_data for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+    ]
+    assert any(c.asset_key == FEATURES and "row_count_at_least" in c.check_name for c in failed_checks)
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert AVM_MODEL not in materialized and VALUATIONS not in materialized
+    skipped = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"}
+    not_run = {s for s in ("ml__avm_model", "ml__property_valuations")
+               if s not in {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}}
+    assert not_run == {"ml__avm_model", "ml__property_valuations"}, skipped
+    assert _scalar(pipeline_env, "select count(distinct model_version) from ml.property_valuations") == versions_before
+
+
+def test_alerts_sensor_sends_each_alert_once(first_run, defs, pipeline_env, instance):
+    assert first_run[2].success
+    sensor = _sensor(defs, "alerts_sensor")
+    alerts = _scalar(pipeline_env, "select count(*) from marts.mart_alerts")
+    assert alerts > 0
+    context = _sensor_context(defs, instance)
+    sensor(context)
+    outbox = pipeline_env.outbox_path
+    sent = [json.loads(line) for line in outbox.read_text().splitlines() if '"kind": "alert"' in line]
+    assert len({m["alert_id"] for m in sent}) == alerts
+    again = _sensor_context(defs, instance, context.cursor)
+    sensor(again)
+    sent_after = [line for line in outbox.read_text().splitlines() if '"kind": "alert"' in line]
+    assert len(sent_after) == len(sent)
