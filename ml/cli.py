@@ -88,7 +88,8 @@ def cmd_evaluate(args, settings: Settings) -> int:
             raise TerraMinerError(f"refused: {[r.error for r in report.refused]}")
     _log("[2/4] dbt: seeds and everything upstream of the feature tables")
     _dbt(settings, ["seed", "--quiet"])
-    _dbt(settings, ["build", "--quiet", "--select", "+feat_avm_sales", "+feat_avm_properties"])
+    _dbt(settings, ["build", "--quiet", "--select", "+feat_avm_sales", "+feat_avm_properties",
+                    "--indirect-selection", "cautious"])
     _log(f"[3/4] train on {source_system} sales before {test_start}, test on every sale from {test_start}")
     with connect(settings) as conn:
         frame = load_sales(conn, source_system)
