@@ -51,7 +51,7 @@ dbt-ci: $(STAMP)
 
 ui: $(STAMP)
 	$(BIN)/terraminer up
-	eval "$$($(BIN)/terraminer env)" && $(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p $${DAGSTER_PORT:-3000}
+	eval "$$($(BIN)/terraminer env)" && PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev -m orchestration.definitions -h 127.0.0.1 -p $${DAGSTER_PORT:-3000}
 
 mlflow-ui: $(STAMP)
 	eval "$$($(BIN)/terraminer env)" && $(BIN)/mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" -h 127.0.0.1 -p $${MLFLOW_PORT:-5000}

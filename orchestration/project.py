@@ -22,9 +22,15 @@ dbt_project.prepare_if_dev()
 
 
 def dbt_executable() -> str:
-    """dbt from this interpreter's environment (the venv need not be on PATH)."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    """dbt from this interpreter's environment (the venv need not be on PATH; Dagster's code
+    servers may run under the resolved base interpreter, so sys.prefix is tried too)."""
+    import shutil
+
+    for candidate in (Path(sys.executable).parent / "dbt", Path(sys.prefix) / "bin" / "dbt",
+                      project_dir() / ".venv" / "bin" / "dbt"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("dbt") or "dbt"
 
 
 def prepare_manifest() -> Path:
