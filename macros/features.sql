@@ -104,3 +104,50 @@
             and cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.' ~ month_column) }} as date)
             = indices.index_month
 {%- endmacro %}
+
+{#- The feature columns feat_avm_sales and feat_avm_properties share (same names and types, so one
+    model trains on one and scores the other): property attributes from relation `attributes`,
+    ages relative to `event_date`, and the point-in-time market columns from the CTEs both models
+    name region_totals, neighborhood_totals, market_context and previous_sales. -#}
+{% macro avm_feature_columns(attributes, event_date) -%}
+    cast({{ attributes }}.living_sqft as integer) as living_sqft,
+    cast({{ attributes }}.lot_sqft as integer) as lot_sqft,
+    cast({{ attributes }}.above_grade_sqft as integer) as above_grade_sqft,
+    cast({{ attributes }}.basement_sqft as integer) as basement_sqft,
+    cast({{ attributes }}.nearby_living_sqft as integer) as nearby_living_sqft,
+    cast({{ attributes }}.nearby_lot_sqft as integer) as nearby_lot_sqft,
+    cast({{ attributes }}.bedrooms as smallint) as bedrooms,
+    cast({{ attributes }}.bathrooms as numeric(4, 2)) as bathrooms,
+    cast({{ attributes }}.stories as numeric(3, 1)) as stories,
+    cast({{ attributes }}.year_built as smallint) as year_built,
+    cast(extract(year from {{ event_date }}) - {{ attributes }}.year_built as smallint) as age_years,
+    cast(extract(year from {{ event_date }}) - {{ attributes }}.year_renovated as smallint)
+        as years_since_renovation,
+    cast({{ attributes }}.quality_grade as smallint) as quality_grade,
+    cast({{ attributes }}.condition_code as smallint) as condition_code,
+    cast({{ attributes }}.view_score as smallint) as view_score,
+    cast(case when {{ attributes }}.is_waterfront then 1 when not {{ attributes }}.is_waterfront then 0 end as smallint)
+        as has_waterfront,
+    cast({{ attributes }}.latitude as numeric(9, 6)) as latitude,
+    cast({{ attributes }}.longitude as numeric(9, 6)) as longitude,
+    {{ ew_sales('region_totals.prior_weight', event_date) }} as region_prior_sales_ew,
+    {{ ew_mean('region_totals.prior_weighted_log_ppsf', 'region_totals.prior_weight') }} as region_ew_log_ppsf,
+    cast(region_totals.last_comparable_date as date) as region_last_comparable_date,
+    {{ ew_sales('neighborhood_totals.prior_weight', event_date) }}
+        as neighborhood_prior_sales_ew,
+    {{ ew_mean('neighborhood_totals.prior_weighted_log_ppsf', 'neighborhood_totals.prior_weight') }}
+        as neighborhood_ew_log_ppsf,
+    cast(neighborhood_totals.last_comparable_date as date) as neighborhood_last_comparable_date,
+    cast(market_context.market_month as date) as market_context_month,
+    cast(market_context.active_listings_count as integer) as region_active_listings,
+    cast(market_context.months_of_supply as numeric(10, 2)) as region_months_of_supply,
+    cast(market_context.median_days_on_market as numeric(8, 1)) as region_median_days_on_market,
+    cast(market_context.median_sale_price_yoy_pct as numeric(12, 6)) as region_median_price_yoy_pct,
+    cast(market_context.index_yoy_pct as numeric(12, 6)) as region_index_yoy_pct,
+    cast(previous_sales.previous_sale_price as numeric(14, 2)) as previous_sale_price,
+    cast(previous_sales.previous_sale_date as date) as previous_sale_date,
+    cast(
+        {{ dbt.datediff('previous_sales.previous_sale_date', event_date, 'day') }}
+        as integer
+    ) as days_since_previous_sale
+{%- endmacro %}

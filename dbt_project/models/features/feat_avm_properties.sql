@@ -125,46 +125,7 @@ final as (
         cast(properties.submarket_id as varchar(64)) as neighborhood_id,
         cast(properties.property_type as varchar(32)) as property_type,
         cast(valuation_dates.valuation_date as date) as valuation_date,
-        cast(properties.living_sqft as integer) as living_sqft,
-        cast(properties.lot_sqft as integer) as lot_sqft,
-        cast(properties.above_grade_sqft as integer) as above_grade_sqft,
-        cast(properties.basement_sqft as integer) as basement_sqft,
-        cast(properties.nearby_living_sqft as integer) as nearby_living_sqft,
-        cast(properties.nearby_lot_sqft as integer) as nearby_lot_sqft,
-        cast(properties.bedrooms as smallint) as bedrooms,
-        cast(properties.bathrooms as numeric(4, 2)) as bathrooms,
-        cast(properties.stories as numeric(3, 1)) as stories,
-        cast(properties.year_built as smallint) as year_built,
-        cast(extract(year from valuation_dates.valuation_date) - properties.year_built as smallint) as age_years,
-        cast(extract(year from valuation_dates.valuation_date) - properties.year_renovated as smallint)
-            as years_since_renovation,
-        cast(properties.quality_grade as smallint) as quality_grade,
-        cast(properties.condition_code as smallint) as condition_code,
-        cast(properties.view_score as smallint) as view_score,
-        cast(case when properties.is_waterfront then 1 when not properties.is_waterfront then 0 end as smallint)
-            as has_waterfront,
-        cast(properties.latitude as numeric(9, 6)) as latitude,
-        cast(properties.longitude as numeric(9, 6)) as longitude,
-        {{ ew_sales('region_totals.prior_weight', 'valuation_dates.valuation_date') }} as region_prior_sales_ew,
-        {{ ew_mean('region_totals.prior_weighted_log_ppsf', 'region_totals.prior_weight') }} as region_ew_log_ppsf,
-        cast(region_totals.last_comparable_date as date) as region_last_comparable_date,
-        {{ ew_sales('neighborhood_totals.prior_weight', 'valuation_dates.valuation_date') }}
-            as neighborhood_prior_sales_ew,
-        {{ ew_mean('neighborhood_totals.prior_weighted_log_ppsf', 'neighborhood_totals.prior_weight') }}
-            as neighborhood_ew_log_ppsf,
-        cast(neighborhood_totals.last_comparable_date as date) as neighborhood_last_comparable_date,
-        cast(market_context.market_month as date) as market_context_month,
-        cast(market_context.active_listings_count as integer) as region_active_listings,
-        cast(market_context.months_of_supply as numeric(10, 2)) as region_months_of_supply,
-        cast(market_context.median_days_on_market as numeric(8, 1)) as region_median_days_on_market,
-        cast(market_context.median_sale_price_yoy_pct as numeric(12, 6)) as region_median_price_yoy_pct,
-        cast(market_context.index_yoy_pct as numeric(12, 6)) as region_index_yoy_pct,
-        cast(previous_sales.previous_sale_price as numeric(14, 2)) as previous_sale_price,
-        cast(previous_sales.previous_sale_date as date) as previous_sale_date,
-        cast(
-            {{ dbt.datediff('previous_sales.previous_sale_date', 'valuation_dates.valuation_date', 'day') }}
-            as integer
-        ) as days_since_previous_sale
+        {{ avm_feature_columns('properties', 'valuation_dates.valuation_date') }}
     from properties
     inner join valuation_dates
         on properties.source_system = valuation_dates.source_system

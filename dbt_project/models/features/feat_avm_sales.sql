@@ -102,43 +102,7 @@ final as (
         cast(sales.sale_date as date) as sale_date,
         cast(sales.sale_price as numeric(14, 2)) as sale_price,
         cast(sales.is_outlier as boolean) as is_outlier,
-        cast(sales.living_sqft as integer) as living_sqft,
-        cast(sales.lot_sqft as integer) as lot_sqft,
-        cast(sales.above_grade_sqft as integer) as above_grade_sqft,
-        cast(sales.basement_sqft as integer) as basement_sqft,
-        cast(sales.nearby_living_sqft as integer) as nearby_living_sqft,
-        cast(sales.nearby_lot_sqft as integer) as nearby_lot_sqft,
-        cast(sales.bedrooms as smallint) as bedrooms,
-        cast(sales.bathrooms as numeric(4, 2)) as bathrooms,
-        cast(sales.stories as numeric(3, 1)) as stories,
-        cast(sales.year_built as smallint) as year_built,
-        cast(extract(year from sales.sale_date) - sales.year_built as smallint) as age_years,
-        cast(extract(year from sales.sale_date) - sales.year_renovated as smallint) as years_since_renovation,
-        cast(sales.quality_grade as smallint) as quality_grade,
-        cast(sales.condition_code as smallint) as condition_code,
-        cast(sales.view_score as smallint) as view_score,
-        cast(case when sales.is_waterfront then 1 when not sales.is_waterfront then 0 end as smallint)
-            as has_waterfront,
-        cast(sales.latitude as numeric(9, 6)) as latitude,
-        cast(sales.longitude as numeric(9, 6)) as longitude,
-        {{ ew_sales('region_totals.prior_weight', 'sales.sale_date') }} as region_prior_sales_ew,
-        {{ ew_mean('region_totals.prior_weighted_log_ppsf', 'region_totals.prior_weight') }} as region_ew_log_ppsf,
-        cast(region_totals.last_comparable_date as date) as region_last_comparable_date,
-        {{ ew_sales('neighborhood_totals.prior_weight', 'sales.sale_date') }} as neighborhood_prior_sales_ew,
-        {{ ew_mean('neighborhood_totals.prior_weighted_log_ppsf', 'neighborhood_totals.prior_weight') }}
-            as neighborhood_ew_log_ppsf,
-        cast(neighborhood_totals.last_comparable_date as date) as neighborhood_last_comparable_date,
-        cast(market_context.market_month as date) as market_context_month,
-        cast(market_context.active_listings_count as integer) as region_active_listings,
-        cast(market_context.months_of_supply as numeric(10, 2)) as region_months_of_supply,
-        cast(market_context.median_days_on_market as numeric(8, 1)) as region_median_days_on_market,
-        cast(market_context.median_sale_price_yoy_pct as numeric(12, 6)) as region_median_price_yoy_pct,
-        cast(market_context.index_yoy_pct as numeric(12, 6)) as region_index_yoy_pct,
-        cast(previous_sales.previous_sale_price as numeric(14, 2)) as previous_sale_price,
-        cast(previous_sales.previous_sale_date as date) as previous_sale_date,
-        cast(
-            {{ dbt.datediff('previous_sales.previous_sale_date', 'sales.sale_date', 'day') }} as integer
-        ) as days_since_previous_sale
+        {{ avm_feature_columns('sales', 'sales.sale_date') }}
     from sales
     left join region_totals
         on
