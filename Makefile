@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TERRAMINER_PROJECT_DIR := $(CURDIR)
 
-.PHONY: help install demo test test-slow lint ruff sqlfluff dbt-ci ui mlflow-ui bench clean
+.PHONY: help install demo test test-slow lint ruff sqlfluff dbt-ci ui mlflow-ui serve bench clean
 
 help:
 	@echo "make demo       set up .venv, start the embedded stack, run the whole pipeline (~3 min first time)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test-slow  randomized fault-injection trials (slow)"
 	@echo "make ui         Dagster UI on the local stack (http://127.0.0.1:3000)"
 	@echo "make mlflow-ui  MLflow UI on the local store (http://127.0.0.1:5000)"
+	@echo "make serve      the champion AVM over HTTP (http://127.0.0.1:5001/invocations)"
 	@echo "make bench      benchmarks (results in bench/results/)"
 	@echo "make lint       ruff + sqlfluff"
 	@echo "make clean      stop the stack and delete .terraminer/, target/ and caches"
@@ -55,6 +56,9 @@ ui: $(STAMP)
 
 mlflow-ui: $(STAMP)
 	eval "$$($(BIN)/terraminer env)" && $(BIN)/mlflow ui --backend-store-uri "$$MLFLOW_TRACKING_URI" -h 127.0.0.1 -p $${MLFLOW_PORT:-5000}
+
+serve: $(STAMP)
+	$(BIN)/terraminer avm serve --port $${SERVE_PORT:-5001}
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

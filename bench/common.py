@@ -11,11 +11,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS_DIR = Path(__file__).parent / "results"
+RESULTS_ENV = "TERRAMINER_BENCH_RESULTS"  # run_all.py --quick points this at a scratch directory
+
+
+def results_dir() -> Path:
+    override = os.environ.get(RESULTS_ENV)
+    return Path(override) if override else RESULTS_DIR
 
 
 def machine() -> dict:
@@ -34,8 +41,9 @@ def machine() -> dict:
 
 
 def write_result(name: str, payload: dict) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+    directory = results_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
     body = {"benchmark": name, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(), **payload}
     path.write_text(json.dumps(body, indent=2) + "\n")
@@ -77,3 +85,124 @@ def peak_rss_mb_of(cmd: list[str], env: dict | None = None) -> tuple[subprocess.
     stdout, stderr = proc.stdout.read(), proc.stderr.read()
     result = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     return result, usage.ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------------------- memory sampling
+def _psutil():
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil ships with the dev extras
+        return None
+    return psutil
+
+
+def _tree(psutil, pid: int) -> list:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _tree_mb(psutil, pid: int, pss: bool = False) -> float:
+    total = 0
+    for proc in _tree(psutil, pid):
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_full_info().pss if pss else proc.memory_info().rss
+    return total / 1024 / 1024
+
+
+def postmaster_pid(settings) -> int | None:
+    """The embedded PostgreSQL server's pid (first line of postmaster.pid), if it runs."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int((Path(settings.pg_data_dir) / "postmaster.pid").read_text().splitlines()[0])
+    return None
+
+
+class MemorySampler:
+    """Polls, every ``interval`` seconds, the summed RSS of a process tree (the command and all its
+    descendants, e.g. the dbt subprocess of a Dagster run) and the summed PSS of the warehouse
+    server's tree (its own tree: the server is not a child of the client; PSS, not RSS, so PostgreSQL's
+    shared buffers count once across backends). Keeps the time series for per-step breakdowns."""
+
+    def __init__(self, pid: int, server_pid: int | Callable[[], int | None] | None = None, interval: float = 0.25):
+        """``server_pid``: the server's pid, or a callable asked until it returns one (a server the
+        command itself starts)."""
+        import threading
+
+        self.pid, self.interval = pid, interval
+        self._server = server_pid if callable(server_pid) else (lambda: server_pid)
+        self.server_pid: int | None = None
+        self.samples: list[tuple[float, float, float]] = []  # (unix time, tree RSS MB, server PSS MB)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._psutil = _psutil()
+
+    def __enter__(self) -> MemorySampler:
+        if self._psutil is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        psutil, tick = self._psutil, 0
+        server = 0.0
+        while not self._stop.is_set():
+            tree = _tree_mb(psutil, self.pid)
+            if self.server_pid is None or not psutil.pid_exists(self.server_pid):
+                self.server_pid = self._server()
+            if self.server_pid and tick % 4 == 0:  # PSS (smaps_rollup) is dearer: every 4th tick
+                server = _tree_mb(psutil, self.server_pid, pss=True)
+            self.samples.append((time.time(), tree, server))
+            tick += 1
+            self._stop.wait(self.interval)
+
+    def peaks(self, start: float | None = None, end: float | None = None) -> tuple[float, float]:
+        window = [s for s in self.samples if (start is None or s[0] >= start) and (end is None or s[0] <= end)]
+        if not window:
+            return 0.0, 0.0
+        return max(s[1] for s in window), max(s[2] for s in window)
+
+
+@dataclass
+class StepResult:
+    name: str
+    seconds: float
+    returncode: int
+    peak_rss_mb: float  # summed RSS of the command's process tree (sampled)
+    max_process_rss_mb: float  # the largest single process of the tree (kernel's ru_maxrss via wait4)
+    warehouse_peak_pss_mb: float  # PostgreSQL server tree (sampled PSS), 0 when not sampled
+    log: str
+
+    def as_dict(self) -> dict:
+        return {"seconds": round(self.seconds, 2), "peak_rss_mb": round(self.peak_rss_mb, 1),
+                "max_process_rss_mb": round(self.max_process_rss_mb, 1),
+                "warehouse_peak_pss_mb": round(self.warehouse_peak_pss_mb, 1)}
+
+
+def run_step(name: str, cmd: list[str], *, env: dict | None = None, cwd: Path | str | None = None,
+             log_dir: Path, server_pid: int | Callable[[], int | None] | None = None, check: bool = True,
+             sampler_out: list | None = None) -> StepResult:
+    """Run one benchmark step as a subprocess, output to ``log_dir/<name>.log``; time it and sample
+    its memory (and the warehouse's). Raises SystemExit with the log's tail when it fails."""
+    log_path = Path(log_dir) / f"{name}.log"
+    with open(log_path, "w") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        with MemorySampler(proc.pid, server_pid) as sampler:
+            _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    tree, server = sampler.peaks()
+    if sampler_out is not None:
+        sampler_out.append(sampler)
+    result = StepResult(name, seconds, proc.returncode, max(tree, usage.ru_maxrss / 1024), usage.ru_maxrss / 1024,
+                        server, str(log_path))
+    if check and proc.returncode != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
+        raise SystemExit(f"{name} failed (exit {proc.returncode}): `{' '.join(map(str, cmd))}`\n{tail}")
+    return result

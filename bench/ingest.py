@@ -7,7 +7,8 @@ same file from local disk into an identically typed table: ``LIKE raw.king_count
 INCLUDING DEFAULTS`` (contract columns plus the load metadata columns, whose defaults psql's COPY
 evaluates too; ``_row_number`` is left NULL since psql cannot number lines). For transparency the
 same file is also copied into a bare table of the contract columns only (``psql_bare``).
-Each side runs ``--repeat`` times on a fresh table; medians are compared. Last line:
+Each side runs ``--repeat`` times on a fresh table; medians are compared. Memory per run: the
+loader's peak RSS (wait4's ru_maxrss) and the warehouse server's peak PSS (sampled). Last line:
 
     ratio_vs_psql_copy=R loader_rows_per_s=X psql_rows_per_s=Y peak_rss_mb=M
 """
@@ -27,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import moto_server, peak_rss_mb_of, write_result  # noqa: E402
+from bench.common import MemorySampler, moto_server, peak_rss_mb_of, postmaster_pid, write_result  # noqa: E402
 
 HEADER = (
     "id,date,price,bedrooms,bathrooms,sqft_living,sqft_lot,floors,waterfront,view,condition,grade,"
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, **settings.warehouse.libpq_env(), TERRAMINER_ENV="ci",
                    TERRAMINER_HOME=str(settings.home_dir), AWS_ENDPOINT_URL=endpoint)
         conninfo = settings.warehouse.conninfo()
-        loader_s, psql_s, bare_s, rss = [], [], [], []
+        loader_s, psql_s, bare_s, rss, pg_pss = [], [], [], [], []
+        server = postmaster_pid(settings)
         for attempt in range(1, args.repeat + 1):
             with psycopg.connect(**conninfo, autocommit=True) as conn:
                 conn.execute("drop table if exists raw.king_county__sales")
@@ -114,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                 conn.execute("checkpoint")
             cmd = [sys.executable, "-m", "terraminer.cli", "ingest", "--landing", f"s3://{bucket}/landing",
                    "--contract", "king_county__sales", "--quiet"]
-            result, peak = peak_rss_mb_of(cmd, env)
+            with MemorySampler(server, server) as warehouse:  # the server's PSS while the loader runs
+                result, peak = peak_rss_mb_of(cmd, env)
+            pg_pss.append(round(warehouse.peaks()[1], 1))
             if result.returncode != 0:
                 raise SystemExit(f"loader failed: {result.stderr.strip()}")
             with psycopg.connect(**conninfo, autocommit=True) as conn:
@@ -154,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     payload = {
         "rows": args.rows, "file_mb": round(size / 1e6, 1), "repeat": args.repeat,
         "loader_seconds": loader_s, "psql_copy_seconds": psql_s, "peak_rss_mb": rss,
+        "warehouse_peak_pss_mb": pg_pss,
         "ratio_vs_psql_copy": round(ratio, 3), "loader_rows_per_s": round(args.rows / loader),
         "psql_rows_per_s": round(args.rows / psql),
         "psql_bare_seconds": bare_s, "ratio_vs_psql_copy_bare_table": round(bare / loader, 3),

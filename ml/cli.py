@@ -102,6 +102,36 @@ def cmd_evaluate(args, settings: Settings) -> int:
     return 0
 
 
+def serve_command(settings: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """``mlflow models serve`` of the champion, with the environment it needs.
+
+    mlflow starts ``uvicorn`` by name, so this venv's ``bin`` goes first on ``PATH``; the tracking
+    URI comes from the settings (the local store under ``TERRAMINER_HOME`` by default).
+    """
+    from ml import tracking
+
+    bin_dir = os.path.dirname(sys.executable)
+    env = dict(os.environ, MLFLOW_TRACKING_URI=settings.mlflow_uri,
+               PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))
+    mlflow = os.path.join(bin_dir, "mlflow")
+    command = [mlflow if os.path.exists(mlflow) else "mlflow", "models", "serve",
+               "-m", f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}", "--env-manager", "local",
+               "-h", host, "-p", str(port)]
+    return command, env
+
+
+def cmd_serve(args, settings: Settings) -> int:
+    from ml import tracking
+
+    client = tracking.configure(settings)
+    if tracking.champion_version(client) is None:
+        raise TerraMinerError(f"no champion in {settings.mlflow_uri}: run `make demo` or `terraminer avm train` first")
+    command, env = serve_command(settings, args.host, args.port)
+    _log(f"serving models:/{tracking.MODEL_NAME}@{tracking.CHAMPION} on http://{args.host}:{args.port}/invocations")
+    os.execve(command[0], command, env) if os.path.isabs(command[0]) else os.execvpe(command[0], command, env)
+    return 0  # not reached
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("avm", help="automated valuation model: train, score, evaluate",
                        description="Automated valuation model: train, score, evaluate")
@@ -117,3 +147,7 @@ def add_parser(sub) -> None:
     e.add_argument("--dataset", required=True, choices=sorted(EVALUATIONS))
     e.add_argument("--data-dir", help="folder with the public data (default ../shared/data)")
     e.set_defaults(func=cmd_evaluate)
+    v = avm.add_parser("serve", help="serve the champion over HTTP (mlflow models serve)")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=5001)
+    v.set_defaults(func=cmd_serve)

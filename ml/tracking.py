@@ -13,6 +13,7 @@ EXPERIMENT = "terraminer_avm"
 MODEL_NAME = "terraminer_avm"
 CHAMPION = "champion"
 RUN_TAG = "terraminer.run_key"
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def configure(settings: Settings):
@@ -25,8 +26,20 @@ def configure(settings: Settings):
     uri = settings.mlflow_uri
     if uri.startswith("sqlite:///"):
         settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+    # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI so subprocesses inherit it; in a
+    # long-lived process (Dagster, pytest) that leaked value would then override the settings of
+    # every later Settings object (another TERRAMINER_HOME, another environment). Keep the process
+    # environment as the user set it: MLflow's own global and the client carry the URI.
+    saved = {name: os.environ.get(name) for name in _URI_VARIABLES}
+    try:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ml.cli import serve_command
 from ml.features import select_features
 from ml.metrics import ape, metrics_line, summarize
 from ml.model import _ew_prior_mean
@@ -124,17 +124,15 @@ def _free_port() -> int:
 
 
 @pytest.mark.timeout(300)
-def test_mlflow_serves_the_champion(mlflow_settings, sales):
+def test_mlflow_serves_the_champion(mlflow_settings, sales, monkeypatch):
     result = train(mlflow_settings, sales, dataset="synthetic", log=lambda m: None)
     assert result.promoted
     port = _free_port()
-    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_settings.mlflow_uri)
-    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
-    server = subprocess.Popen(
-        [mlflow_bin, "models", "serve", "-m", "models:/terraminer_avm@champion", "--env-manager", "local",
-         "-h", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    # exactly what `terraminer avm serve` runs (it execs this command), from a shell without the venv
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    command, env = serve_command(mlflow_settings, "127.0.0.1", port)
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         rows = sales.drop(columns=["sale_price", "true_value"]).tail(3)
         columns = ["living_sqft", "bedrooms", "quality_grade", "latitude", "longitude", "neighborhood_id", "region_id"]
@@ -169,3 +167,23 @@ def test_frame_with_too_little_history_is_a_clear_error():
     with pytest.raises(TerraMinerError, match="not enough data"):
         evaluate(tiny)
     assert isinstance(tiny, pd.DataFrame)
+
+
+def test_configuring_mlflow_does_not_leak_into_later_settings(tmp_path, monkeypatch):
+    """mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI; a later stack in the same process
+    (another TERRAMINER_HOME) must still resolve its own store, not the first one's."""
+    from ml import tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    first = Settings(env="ci", home=tmp_path / "first")
+    tracking.configure(first)
+    import mlflow
+
+    assert mlflow.get_tracking_uri() == first.mlflow_uri
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    second = Settings(env="ci", home=tmp_path / "second")
+    assert second.mlflow_uri == f"sqlite:///{tmp_path / 'second' / 'mlflow' / 'mlflow.db'}"
+    # a user's explicit choice is kept as it was
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example.com")
+    tracking.configure(second)
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://mlflow.example.com"
