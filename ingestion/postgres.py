@@ -177,6 +177,11 @@ class PostgresWriter:
             }
             if not existing:
                 self.conn.execute(_create_table_sql(contract, table))
+                # rows arrive in load order, so a BRIN index on the load time is a few pages and
+                # costs COPY nothing; incremental dbt models and tests filter on it
+                self.conn.execute(
+                    sql.SQL("create index on {} using brin (_loaded_at)").format(q("raw", table))
+                )
                 if table == contract.changes_table:
                     self.conn.execute(
                         sql.SQL("create index on {} ({})").format(

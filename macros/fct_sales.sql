@@ -65,10 +65,10 @@ where
         from {{ ref('stg_uk_land_registry__transaction_changes') }} as changes
         where changes.loaded_at > {{ load_watermark() }}
     )
-    and sale_id not in (
-        select 'uk:' || live.sale_id
+    and not exists (
+        select 1
         from {{ ref('stg_uk_land_registry__transactions') }} as live
-        where live.sale_id is not null
+        where 'uk:' || live.sale_id = {{ this.identifier }}.sale_id
     )
     {%- endif -%}
 {% endmacro %}

@@ -50,6 +50,26 @@
     ) as days
 {%- endmacro %}
 
+{#- The same running totals from int_market_day_totals (one row per group and day), for groups
+    of `group_kind` ('region' or 'neighborhood'), optionally only those of `regions_relation`'s
+    region_id values. -#}
+{% macro prior_day_totals(group_kind) -%}
+    select
+        group_id,
+        sale_date,
+        sum(day_weight) over (
+            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
+        ) as prior_weight,
+        sum(day_weighted_log_ppsf) over (
+            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
+        ) as prior_weighted_log_ppsf,
+        max(day_last_comparable) over (
+            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
+        ) as last_comparable_date
+    from {{ ref('int_market_day_totals') }}
+    where group_kind = '{{ group_kind }}'
+{%- endmacro %}
+
 {#- Effective number of comparable sales (EW count) at day `date_expression`, and their EW mean
     log price per sqft, from prior totals. -#}
 {% macro ew_sales(prior_weight, date_expression) -%}
@@ -109,7 +129,7 @@
     model trains on one and scores the other): property attributes from relation `attributes`,
     ages relative to `event_date`, and the point-in-time market columns from the CTEs both models
     name region_totals, neighborhood_totals, market_context and previous_sales. -#}
-{% macro avm_feature_columns(attributes, event_date) -%}
+{% macro avm_feature_columns(attributes, event_date, previous_sales='previous_sales', market_context='market_context') -%}
     cast({{ attributes }}.living_sqft as integer) as living_sqft,
     cast({{ attributes }}.lot_sqft as integer) as lot_sqft,
     cast({{ attributes }}.above_grade_sqft as integer) as above_grade_sqft,
@@ -138,16 +158,16 @@
     {{ ew_mean('neighborhood_totals.prior_weighted_log_ppsf', 'neighborhood_totals.prior_weight') }}
         as neighborhood_ew_log_ppsf,
     cast(neighborhood_totals.last_comparable_date as date) as neighborhood_last_comparable_date,
-    cast(market_context.market_month as date) as market_context_month,
-    cast(market_context.active_listings_count as integer) as region_active_listings,
-    cast(market_context.months_of_supply as numeric(10, 2)) as region_months_of_supply,
-    cast(market_context.median_days_on_market as numeric(8, 1)) as region_median_days_on_market,
-    cast(market_context.median_sale_price_yoy_pct as numeric(12, 6)) as region_median_price_yoy_pct,
-    cast(market_context.index_yoy_pct as numeric(12, 6)) as region_index_yoy_pct,
-    cast(previous_sales.previous_sale_price as numeric(14, 2)) as previous_sale_price,
-    cast(previous_sales.previous_sale_date as date) as previous_sale_date,
+    cast({{ market_context }}.market_month as date) as market_context_month,
+    cast({{ market_context }}.active_listings_count as integer) as region_active_listings,
+    cast({{ market_context }}.months_of_supply as numeric(10, 2)) as region_months_of_supply,
+    cast({{ market_context }}.median_days_on_market as numeric(8, 1)) as region_median_days_on_market,
+    cast({{ market_context }}.median_sale_price_yoy_pct as numeric(12, 6)) as region_median_price_yoy_pct,
+    cast({{ market_context }}.index_yoy_pct as numeric(12, 6)) as region_index_yoy_pct,
+    cast({{ previous_sales }}.previous_sale_price as numeric(14, 2)) as previous_sale_price,
+    cast({{ previous_sales }}.previous_sale_date as date) as previous_sale_date,
     cast(
-        {{ dbt.datediff('previous_sales.previous_sale_date', event_date, 'day') }}
+        {{ dbt.datediff(previous_sales ~ '.previous_sale_date', event_date, 'day') }}
         as integer
     ) as days_since_previous_sale
 {%- endmacro %}

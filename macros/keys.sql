@@ -10,6 +10,11 @@
 
 {#- A sortable text key of a raw row's delivery position: file key, then line number (zero padded),
     so "delivered earlier" is a single comparison. -#}
+{#- The same for "the latest file wins, and within a file the first line": a larger value supersedes. -#}
+{% macro supersede_order(relation_alias) -%}
+    ({{ relation_alias }}._file_key || '#' || lpad(cast(99999999999999 - {{ relation_alias }}._row_number as varchar(20)), 20, '0'))
+{%- endmacro %}
+
 {% macro delivery_order(relation_alias) -%}
     ({{ relation_alias }}._file_key || '#' || lpad(cast({{ relation_alias }}._row_number as varchar(20)), 20, '0'))
 {%- endmacro %}

@@ -23,6 +23,9 @@ def _log(message: str) -> None:
 def _dbt(settings: Settings, args: list[str]) -> None:
     env = dict(os.environ)
     env.update(settings.dbt_env())
+    # This stack's own dbt target dir: stacks side by side (and parallel test workers) never
+    # write one target/ at the same time.
+    env.setdefault("DBT_TARGET_PATH", str(settings.home_dir / "dbt-target"))
     dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
     result = subprocess.run([dbt if os.path.exists(dbt) else "dbt", *args], cwd=project_dir(), env=env,
                             capture_output=True, text=True)

@@ -23,6 +23,7 @@ from orchestration.jobs import (  # noqa: E402
     daily_refresh_job,
     daily_refresh_schedule,
     pipeline_job,
+    weekly_full_test_schedule,
     weekly_retrain_job,
     weekly_retrain_schedule,
 )
@@ -40,7 +41,7 @@ defs = dg.Definitions(
         terraminer_dbt_valuations,
     ],
     jobs=[pipeline_job, daily_refresh_job, weekly_retrain_job],
-    schedules=[daily_refresh_schedule, weekly_retrain_schedule],
+    schedules=[daily_refresh_schedule, weekly_full_test_schedule, weekly_retrain_schedule],
     sensors=[build_landing_sensor(_contracts), alerts_sensor, run_failure_notifier],
     resources={
         "warehouse": WarehouseResource(),

@@ -25,8 +25,26 @@ weekly_retrain_job = dg.define_asset_job(
 daily_refresh_schedule = dg.ScheduleDefinition(
     name="daily_refresh_schedule",
     job=daily_refresh_job,
-    cron_schedule="0 6 * * *",
+    cron_schedule="0 6 * * 1-6",
     execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
+
+# Sundays: the daily refresh with every dbt test over every row (test_scope: full), not only the
+# rows loaded since each test last passed (macros/test_scope.sql).
+FULL_TEST_RUN_CONFIG = {
+    "ops": {
+        op_name: {"config": {"dbt_vars": "{test_scope: full}"}}
+        for op_name in ("terraminer_dbt", "terraminer_dbt_valuations")
+    }
+}
+
+weekly_full_test_schedule = dg.ScheduleDefinition(
+    name="weekly_full_test_schedule",
+    job=daily_refresh_job,
+    cron_schedule="0 6 * * 0",
+    execution_timezone="UTC",
+    run_config=FULL_TEST_RUN_CONFIG,
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
 

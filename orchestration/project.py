@@ -35,12 +35,19 @@ def dbt_executable() -> str:
 
 def prepare_manifest() -> Path:
     """``dbt parse`` into the Dagster target path (what dagster-dbt's prepare step does)."""
+    import fcntl
+
     env = dict(os.environ)
     env.setdefault("DBT_PROFILES_DIR", str(project_dir()))
-    result = subprocess.run(
-        [dbt_executable(), "parse", "--quiet", "--target-path", str(DBT_TARGET_PATH)],
-        cwd=project_dir(), env=env, capture_output=True, text=True,
-    )
+    target = project_dir() / DBT_TARGET_PATH
+    target.mkdir(parents=True, exist_ok=True)
+    # One parse at a time per checkout: concurrent parses into one target path corrupt it.
+    with open(target.parent / ".dagster-manifest.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run(
+            [dbt_executable(), "parse", "--quiet", "--target-path", str(DBT_TARGET_PATH)],
+            cwd=project_dir(), env=env, capture_output=True, text=True,
+        )
     if result.returncode != 0:
         from terraminer.errors import TerraMinerError
 

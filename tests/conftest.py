@@ -13,6 +13,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+# make test runs two pytest-xdist workers on a 2-core machine: each worker's OpenMP code
+# (scikit-learn's gradient boosting, in-process and in the CLIs it starts) gets one core, or the
+# two workers' thread pools oversubscribe the machine and spin against each other.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "2"))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // workers)))
+
 import psycopg
 import pytest
 from psycopg import sql

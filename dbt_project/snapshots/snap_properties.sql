@@ -1,7 +1,12 @@
 {% snapshot snap_properties %}
 {#- SCD2 history of property attributes: a new version whenever an attribute that describes the
-    dwelling or its location changes (check strategy; dim_properties has no reliable updated-at).
-    Properties that disappear from dim_properties are closed (hard deletes invalidated). -#}
+    dwelling or its location changes (check strategy on those columns).
+    Incremental like its source: once the snapshot exists, it compares only the properties whose
+    dim_properties row was recomputed since the snapshot's previous run (dbt_updated_at), not a
+    million unchanged rows. Properties
+    that left dim_properties (the real feeds: a corrected file or the UK change feed can remove
+    one; synthetic parcels stay) are closed by the post-hook, which is what hard_deletes would do
+    on a full comparison. -#}
 {{
     config(
         unique_key='property_id',
@@ -11,9 +16,17 @@
             'bathrooms', 'stories', 'year_built', 'year_renovated', 'condition_code',
             'quality_grade',
         ],
-        hard_deletes='invalidate',
+        hard_deletes='ignore',
+        post_hook=[
+            "{{ snapshot_close_removed_properties() }}",
+            "{{ 'create index if not exists snap_properties_current_idx on ' ~ this ~ ' (property_id, dbt_valid_to)' if target.type == 'postgres' else '' }}",
+            "{{ 'create index if not exists snap_properties_loaded_idx on ' ~ this ~ ' (loaded_at)' if target.type == 'postgres' else '' }}",
+        ],
+        meta={'test_scope_column': 'loaded_at'},
     )
 }}
+{%- set existing = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier)
+    if execute and not var('offline_compile', false) else none %}
 
 select
     property_id,
@@ -32,7 +45,11 @@ select
     year_renovated,
     condition_code,
     quality_grade,
-    attributes_as_of
+    attributes_as_of,
+    loaded_at
 from {{ ref('dim_properties') }}
+{%- if existing is not none %}
+where {{ updated_since_previous_run() }}
+{%- endif %}
 
 {% endsnapshot %}

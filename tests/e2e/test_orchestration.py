@@ -133,6 +133,21 @@ def test_definitions_validate(pipeline_env, defs):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
+def test_weekly_full_test_schedule_runs_every_test_over_every_row(defs):
+    from orchestration.assets.dbt import DbtBuildConfig, _build_args
+    from orchestration.jobs import FULL_TEST_RUN_CONFIG
+
+    schedule = defs.resolve_schedule_def("weekly_full_test_schedule")
+    daily = defs.resolve_schedule_def("daily_refresh_schedule")
+    assert schedule.job_name == daily.job_name == "daily_refresh"
+    assert schedule.cron_schedule == "0 6 * * 0" and daily.cron_schedule == "0 6 * * 1-6"  # never both
+    dg.validate_run_config(defs.resolve_job_def("daily_refresh"), FULL_TEST_RUN_CONFIG)  # raises if invalid
+    for op_config in FULL_TEST_RUN_CONFIG["ops"].values():
+        args = _build_args(DbtBuildConfig(**op_config["config"]))
+        assert json.loads(args[args.index("--vars") + 1]) == {"test_scope": "full"}
+        assert "--full-refresh" not in args
+
+
 def test_lineage_connects_every_raw_asset_to_the_valuation_mart(defs):
     graph = defs.resolve_asset_graph()
     raw_keys = [k for k in graph.get_all_asset_keys() if k.path[0] == RAW]

@@ -14,9 +14,31 @@
     - The *_date columns name the newest information each feature used; the generic test
       dated_before proves each is earlier than sale_date, and a singular test recomputes the
       market features by brute force for a sample.
-    Outliers stay in (flagged) so a test window can contain every sale; training decides. -#}
-{%- set platform_config = {'dist': 'property_id', 'sort': ['sale_date']} if target.type == 'redshift' else {} -%}
-{{ config(materialized='table', **platform_config) }}
+    Outliers stay in (flagged) so a test window can contain every sale; training decides.
+    Incremental by region: the sales from each region's cutoff on (new and re-delivered sales,
+    the window whose outlier flags fct_sales re-derives; see feature_cutoffs_query) are
+    recomputed from the day totals of int_market_day_totals, so a daily build rewrites about a
+    month of sales instead of every one. -#}
+-- depends_on: {{ ref('regions') }}
+-- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
+{%- set platform_config = {'dist': 'property_id', 'sort': ['sale_date']} if target.type == 'redshift' else {
+    'indexes': [
+        {'columns': ['sale_id'], 'unique': true},
+        {'columns': ['region_id', 'sale_date']},
+        {'columns': ['loaded_at']},
+    ],
+} -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook=["{{ delete_after_feature_cutoffs() }}"],
+        meta={'test_scope_column': 'loaded_at'},
+        **platform_config
+    )
+}}
+{%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
 
 with
 
@@ -27,38 +49,21 @@ sales as (
         is_arms_length
         and is_residential
         and sale_price > 0
-
-),
-
-weighted as (
-
-    select
-        sale_id,
-        property_id,
-        region_id,
-        submarket_id,
-        sale_date,
-        sale_price,
-        case
-            when not is_outlier and price_per_sqft > 0 then {{ feature_day_weight('sale_date') }}
-            else 0
-        end as comparable_weight,
-        case
-            when not is_outlier and price_per_sqft > 0 then ln(cast(price_per_sqft as {{ dbt.type_float() }}))
-        end as log_ppsf
-    from sales
+    {% if is_incremental() %}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date') }}
+    {% endif %}
 
 ),
 
 region_totals as (
 
-    {{ prior_market_totals('weighted', 'region_id') }}
+    {{ prior_day_totals('region') }}
 
 ),
 
 neighborhood_totals as (
 
-    {{ prior_market_totals('weighted', 'submarket_id') }}
+    {{ prior_day_totals('neighborhood') }}
 
 ),
 
@@ -68,7 +73,14 @@ property_days as (
         property_id,
         sale_date,
         avg(sale_price) as day_price
-    from sales
+    from {{ ref('fct_sales') }}
+    where
+        is_arms_length
+        and is_residential
+        and sale_price > 0
+    {% if is_incremental() %}
+        and property_id in (select sales.property_id from sales)
+    {% endif %}
     group by property_id, sale_date
 
 ),
@@ -102,7 +114,9 @@ final as (
         cast(sales.sale_date as date) as sale_date,
         cast(sales.sale_price as numeric(14, 2)) as sale_price,
         cast(sales.is_outlier as boolean) as is_outlier,
-        {{ avm_feature_columns('sales', 'sales.sale_date') }}
+        {{ avm_feature_columns('sales', 'sales.sale_date') }},
+        cast(sales.file_key as varchar(1024)) as file_key,
+        cast(sales.loaded_at as timestamp with time zone) as loaded_at
     from sales
     left join region_totals
         on

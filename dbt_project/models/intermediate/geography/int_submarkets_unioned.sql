@@ -1,6 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook=["{{ delete_all_if_rebuilt() }}"],
+    )
+}}
 {#- Every submarket (neighbourhood) of every region, with the region's metro, country and
     currency: synthetic ZIP codes (from the assessor roll), King County ZIP codes, NYC boroughs
-    and UK post towns. -#}
+    and UK post towns. A hundred-odd rows distilled from every assessor roll: rebuilt whole, but
+    only by a build after an assessor or UK delivery (rebuild_needed). -#}
+{%- set rebuild = rebuild_needed() %}
 with
 
 regions as (
@@ -118,3 +127,6 @@ final as (
 )
 
 select * from final
+{%- if not rebuild %}
+where 1 = 0
+{%- endif %}

@@ -1,19 +1,57 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='listing_id',
+        on_schema_change='append_new_columns',
+        incremental_strategy='delete+insert',
+        indexes=[
+            {"columns": ["listing_id"], "unique": true},
+            {"columns": ["loaded_at"]},
+            {"columns": ["listing_status"]},
+            {"columns": ["dbt_updated_at"]},
+            {"columns": ["parcel_id"]},
+        ] if target.type == "postgres" else [],
+        meta={'test_scope_column': 'loaded_at'},
+    )
+}}
 {#- One row per MLS listing: its lifecycle from first listing to close or withdrawal.
     days_on_market counts from the first listing to the sale, the (last) withdrawal, or the
     feed's latest event for listings still active or pending; inventory_exit_date (pending, or
-    the final sale/withdrawal) ends the listing's time in active inventory. -#}
+    the final sale/withdrawal) ends the listing's time in active inventory.
+    Incremental by listing: listings whose events int_listing_events_sequenced recomputed since
+    this model's previous run, and every listing still open (active or pending: its days on
+    market grow with the feed), are summarized again. -#}
 with
 
+{% if is_incremental() -%}
+changed_listings as (
+
+    select listing_id from {{ ref('int_listing_events_sequenced') }}
+    where {{ updated_since_previous_run() }}
+    union
+    select listing_id from {{ this }}
+    where listing_status in ('active', 'pending')
+
+),
+
+events as (
+
+    select * from {{ ref('int_listing_events_sequenced') }}
+    where listing_id in (select changed_listings.listing_id from changed_listings)
+
+),
+{%- else -%}
 events as (
 
     select * from {{ ref('int_listing_events_sequenced') }}
 
 ),
+{%- endif %}
 
 feed as (
 
     select max(event_at) as feed_as_of
-    from events
+    from {{ ref('int_listing_events_sequenced') }}
 
 ),
 
@@ -81,7 +119,8 @@ summarized as (
         min(case when event_type = 'pending' then event_at end) as pending_at,
         max(case when event_type = 'sold' then event_at end) as sold_at,
         max(case when event_type = 'withdrawn' then event_at end) as withdrawn_at,
-        max(event_at) as last_event_at
+        max(event_at) as last_event_at,
+        max(loaded_at) as loaded_at
     from with_last
     group by listing_id
 
@@ -148,7 +187,9 @@ final as (
                     when 'withdrawn' then summarized.withdrawn_at
                 end
             ) as date
-        ) as inventory_exit_date
+        ) as inventory_exit_date,
+        cast(summarized.loaded_at as timestamp with time zone) as loaded_at,
+        {{ updated_at_now() }} as dbt_updated_at
     from summarized
     cross join feed
 

@@ -1,18 +1,86 @@
+-- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
+{%- set platform_config = {'dist': 'property_id', 'sort': ['property_id']} if target.type == 'redshift' else {
+    'indexes': [
+        {'columns': ['property_id'], 'unique': true},
+        {'columns': ['loaded_at']},
+        {'columns': ['last_transfer_file_key']},
+    ],
+} -%}
+{%- set platform_config = {'dist': 'property_id', 'sort': ['property_id']} if target.type == 'redshift' else {
+    'indexes': [
+        {'columns': ['property_id'], 'unique': true},
+        {'columns': ['loaded_at']},
+        {'columns': ['dbt_updated_at']},
+        {'columns': ['last_transfer_file_key']},
+    ],
+} -%}
+{{
+    config(
+        materialized='incremental',
+        unique_key='property_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns',
+        pre_hook=["{{ delete_real_sources([ref('int_sales_classified')]) }}"],
+        meta={'test_scope_column': 'loaded_at'},
+        **platform_config
+    )
+}}
 {#- One row per property across every source, with its most recent known attributes:
     synthetic parcels from the latest assessor roll, King County parcels, NYC tax lots (and units)
-    and UK dwellings from their latest sale. Also the last recorded transfer of each property. -#}
+    and UK dwellings from their latest sale. Also the last recorded transfer of each property.
+    Incremental by property: synthetic properties whose latest roll row or sales the upstream
+    models recomputed since this model's previous run, or whose last transfer came from a
+    re-delivered file, are recomputed (delete+insert on property_id); a real feed with any change
+    is recomputed whole (the pre-hook deletes it first: corrections and the UK change feed can
+    remove properties). loaded_at is the newer of the roll's and the last transfer's load time. -#}
+{% if is_incremental() %}
+{%- set whole_sources = changed_real_sources([ref('int_sales_classified')]) %}
+{% endif %}
 with
+
+{% if is_incremental() -%}
+changed_sales as (
+
+    select
+        property_id,
+        file_key
+    from {{ ref('int_sales_classified') }}
+    where source_system = 'synthetic' and {{ updated_since_previous_run() }}
+
+),
+
+changed_synthetic as (
+
+    select property_id from {{ ref('int_parcels_versioned') }}
+    where is_latest_roll and {{ updated_since_previous_run() }}
+    union
+    select property_id from changed_sales
+    union
+    select property_id from {{ this }}
+    where last_transfer_file_key in (select changed_sales.file_key from changed_sales)
+
+),
+{% endif %}
 
 parcels as (
 
     select * from {{ ref('int_parcels_versioned') }}
-    where is_latest_roll
+    where
+        is_latest_roll
+    {% if is_incremental() %}
+        and property_id in (select changed_synthetic.property_id from changed_synthetic)
+    {% endif %}
 
 ),
 
-recorder_sales as (
+synthetic_sales as (
 
-    select * from {{ ref('stg_recorder__sales') }}
+    select * from {{ ref('int_sales_classified') }}
+    where
+        source_system = 'synthetic'
+    {% if is_incremental() %}
+        and property_id in (select parcels.property_id from parcels)
+    {% endif %}
 
 ),
 
@@ -49,14 +117,16 @@ property_types as (
 synthetic_transfers as (
 
     select
-        parcel_id,
+        property_id,
         sale_date,
         sale_price,
+        file_key,
+        loaded_at,
         row_number() over (
-            partition by parcel_id
+            partition by property_id
             order by sale_date desc, sale_id desc
         ) as recency
-    from recorder_sales
+    from synthetic_sales
 
 ),
 
@@ -95,11 +165,14 @@ synthetic_properties as (
         cast(null as boolean) as is_new_build,
         cast(cast(parcels.roll_year as varchar(4)) || '-01-01' as date) as attributes_as_of,
         synthetic_transfers.sale_date as last_transfer_date,
-        synthetic_transfers.sale_price as last_transfer_price
+        synthetic_transfers.sale_price as last_transfer_price,
+        synthetic_transfers.file_key as last_transfer_file_key,
+        parcels.loaded_at as parcel_loaded_at,
+        synthetic_transfers.loaded_at as transfer_loaded_at
     from parcels
     left join synthetic_transfers
         on
-            parcels.parcel_id = synthetic_transfers.parcel_id
+            parcels.property_id = synthetic_transfers.property_id
             and synthetic_transfers.recency = 1
 
 ),
@@ -151,9 +224,16 @@ king_county_properties as (
         cast(null as boolean) as is_new_build,
         sale_date as attributes_as_of,
         sale_date as last_transfer_date,
-        sale_price as last_transfer_price
+        sale_price as last_transfer_price,
+        cast(null as varchar(1024)) as last_transfer_file_key,
+        cast(null as timestamp with time zone) as parcel_loaded_at,
+        loaded_at as transfer_loaded_at
     from king_county_latest
-    where recency = 1
+    where
+        recency = 1
+    {% if is_incremental() %}
+        and {{ in_values("'king_county'", whole_sources, "select 'none'") }}
+    {% endif %}
 
 ),
 
@@ -204,9 +284,16 @@ nyc_properties as (
         cast(null as boolean) as is_new_build,
         sale_date as attributes_as_of,
         sale_date as last_transfer_date,
-        sale_price as last_transfer_price
+        sale_price as last_transfer_price,
+        cast(null as varchar(1024)) as last_transfer_file_key,
+        cast(null as timestamp with time zone) as parcel_loaded_at,
+        loaded_at as transfer_loaded_at
     from nyc_latest
-    where recency = 1
+    where
+        recency = 1
+    {% if is_incremental() %}
+        and {{ in_values("'nyc_dof'", whole_sources, "select 'none'") }}
+    {% endif %}
 
 ),
 
@@ -260,9 +347,16 @@ uk_properties as (
         is_new_build,
         sale_date as attributes_as_of,
         sale_date as last_transfer_date,
-        sale_price as last_transfer_price
+        sale_price as last_transfer_price,
+        cast(null as varchar(1024)) as last_transfer_file_key,
+        cast(null as timestamp with time zone) as parcel_loaded_at,
+        loaded_at as transfer_loaded_at
     from uk_latest
-    where recency = 1
+    where
+        recency = 1
+    {% if is_incremental() %}
+        and {{ in_values("'uk_land_registry'", whole_sources, "select 'none'") }}
+    {% endif %}
 
 ),
 
@@ -316,7 +410,16 @@ final as (
         unioned.is_waterfront,
         unioned.is_new_build,
         cast(unioned.attributes_as_of as date) as attributes_as_of,
-        cast(unioned.last_transfer_date as date) as last_transfer_date
+        cast(unioned.last_transfer_date as date) as last_transfer_date,
+        cast(unioned.last_transfer_file_key as varchar(1024)) as last_transfer_file_key,
+        cast(
+            case
+                when unioned.parcel_loaded_at is null then unioned.transfer_loaded_at
+                when unioned.transfer_loaded_at > unioned.parcel_loaded_at then unioned.transfer_loaded_at
+                else unioned.parcel_loaded_at
+            end as timestamp with time zone
+        ) as loaded_at,
+        {{ updated_at_now() }} as dbt_updated_at
     from unioned
     left join property_types
         on

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='view', meta={'test_scope_column': 'loaded_at'}) }}
 {#- Classified sales plus outlier flags: the z-score of the sale's log price per sqft (log price
     when the area is unknown) against arm's-length residential sales of its region and year (all
     years pooled when the year has fewer than 30 of them), and impossible attributes. Stays a view:

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='view', meta={'test_scope_column': 'loaded_at'}) }}
 {#- Every sale of every source in one canonical shape, with the property's attributes as of the
     sale: synthetic deeds joined to the assessor roll valid in the sale year, King County and NYC
     attributes as published with the sale, UK without areas. A view on purpose: fct_sales'

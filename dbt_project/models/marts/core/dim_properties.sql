@@ -1,5 +1,8 @@
 {#- One row per property of every source with its current attributes, location (region,
-    submarket, metro, country) and currency, and its last recorded transfer. -#}
+    submarket, metro, country) and currency, and its last recorded transfer.
+    A view: the incremental int_properties_unioned holds the rows, this adds names from two small
+    lookups, so a daily build rewrites only the properties that changed. -#}
+{{ config(materialized='view', meta={'test_scope_column': 'loaded_at'}) }}
 with
 
 properties as (
@@ -63,7 +66,9 @@ final as (
         cast(properties.is_waterfront as boolean) as is_waterfront,
         cast(properties.is_new_build as boolean) as is_new_build,
         cast(properties.attributes_as_of as date) as attributes_as_of,
-        cast(properties.last_transfer_date as date) as last_transfer_date
+        cast(properties.last_transfer_date as date) as last_transfer_date,
+        cast(properties.loaded_at as timestamp with time zone) as loaded_at,
+        cast(properties.dbt_updated_at as timestamp with time zone) as dbt_updated_at
     from properties
     left join submarkets
         on properties.submarket_id = submarkets.submarket_id

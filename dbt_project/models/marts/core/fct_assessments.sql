@@ -1,10 +1,28 @@
 {#- One row per synthetic parcel and assessor roll year: land, improvement and total assessed
-    values, the change from the parcel's previous roll, and value per sqft. -#}
+    values, the change from the parcel's previous roll, and value per sqft. Incremental by
+    region: a region with a parcel row int_parcels_versioned changed since this model's previous
+    run is recomputed whole (the pre-hook deletes it). -#}
+{{
+    config(
+        materialized='incremental',
+        on_schema_change='append_new_columns',
+        incremental_strategy='append',
+        pre_hook=["{{ delete_partitions('region_id', 'changed_regions', 'changed_regions_query', ref('int_parcels_versioned')) }}"],
+        indexes=[
+            {"columns": ["region_id"]},
+            {"columns": ["loaded_at"]},
+        ] if target.type == "postgres" else [],
+        meta={'test_scope_column': 'loaded_at'},
+    )
+}}
 with
 
 parcels as (
 
     select * from {{ ref('int_parcels_versioned') }}
+    {%- if is_incremental() %}
+    where {{ in_values('region_id', changed_regions(ref('int_parcels_versioned')), changed_regions_query(ref('int_parcels_versioned'))) }}
+    {%- endif %}
 
 ),
 
@@ -42,7 +60,9 @@ final as (
         cast(living_sqft as integer) as living_sqft,
         cast(lot_sqft as integer) as lot_sqft,
         cast(is_latest_roll as boolean) as is_latest_roll,
-        cast(cast(roll_year as varchar(4)) || '-01-01' as date) as roll_date
+        cast(cast(roll_year as varchar(4)) || '-01-01' as date) as roll_date,
+        cast(loaded_at as timestamp with time zone) as loaded_at,
+        {{ updated_at_now() }} as dbt_updated_at
     from with_previous
 
 )

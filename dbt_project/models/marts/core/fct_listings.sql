@@ -1,12 +1,53 @@
+{{
+    config(
+        materialized='incremental',
+        on_schema_change='append_new_columns',
+        unique_key='listing_id',
+        incremental_strategy='delete+insert',
+        indexes=[
+            {"columns": ["loaded_at"]},
+            {"columns": ["listing_status"]},
+            {"columns": ["dbt_updated_at"]},
+        ] if target.type == "postgres" else [],
+        meta={'test_scope_column': 'loaded_at'},
+    )
+}}
 {#- One row per MLS listing lifecycle (synthetic MLS feed), with the property's region and
-    submarket and the listing's currency. -#}
+    submarket and the listing's currency.
+    Incremental by listing: listings int_listings_summarized recomputed since this model's previous
+    run, those still open, and those of parcels whose latest roll changed since. -#}
 with
 
+{% if is_incremental() -%}
+changed_listings as (
+
+    select listing_id from {{ ref('int_listings_summarized') }}
+    where {{ updated_since_previous_run() }}
+    union
+    select listing_id from {{ this }}
+    where listing_status in ('active', 'pending')
+    union
+    select summarized.listing_id
+    from {{ ref('int_listings_summarized') }} as summarized
+    inner join {{ ref('int_parcels_versioned') }} as changed_parcels
+        on summarized.parcel_id = changed_parcels.parcel_id
+    where changed_parcels.is_latest_roll and {{ updated_since_previous_run('changed_parcels.dbt_updated_at') }}
+
+),
+
+listings as (
+
+    select * from {{ ref('int_listings_summarized') }}
+    where listing_id in (select changed_listings.listing_id from changed_listings)
+
+),
+{%- else -%}
 listings as (
 
     select * from {{ ref('int_listings_summarized') }}
 
 ),
+{%- endif %}
 
 parcels as (
 
@@ -57,7 +98,9 @@ final as (
         cast(listings.pending_at as timestamp) as pending_at,
         cast(listings.sold_at as timestamp) as sold_at,
         cast(listings.withdrawn_at as timestamp) as withdrawn_at,
-        cast(listings.last_event_at as timestamp) as last_event_at
+        cast(listings.last_event_at as timestamp) as last_event_at,
+        cast(listings.loaded_at as timestamp with time zone) as loaded_at,
+        {{ updated_at_now() }} as dbt_updated_at
     from listings
     left join parcels
         on listings.parcel_id = parcels.parcel_id

@@ -8,6 +8,8 @@
         files; the filter is pushed through the int_* views down to every raw scan;
       - plus sales dated within var('incremental_lookback_days') days of the watermark's day, to
         absorb late commits of concurrent loads and re-derive the flags of recent sales.
+      - plus the sales int_sales_classified recomputed since fct_sales' previous run (a new
+        assessor roll changes the attributes of the sales of its parcels).
     The watermark is read once and inlined as a literal so PostgreSQL plans the few new rows with
     index lookups. The pre-hook deletes UK transactions the change feed deleted. -#}
 -- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
@@ -20,6 +22,8 @@
         {'columns': ['loaded_at']},
         {'columns': ['file_key']},
         {'columns': ['property_id', 'sale_date']},
+        {'columns': ['sale_id'], 'unique': true},
+        {'columns': ['dbt_updated_at']},
     ],
 } -%}
 {{
@@ -43,6 +47,7 @@ sales as (
     where
         loaded_at > {{ watermark }}
         or sale_date >= {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'cast(' ~ watermark ~ ' as date)') }}
+        or {{ updated_since_previous_run() }}
     {% endif %}
 
 ),
@@ -96,7 +101,8 @@ final as (
         cast(sale_month as date) as sale_month,
         cast(recording_date as date) as recording_date,
         cast(file_key as varchar(1024)) as file_key,
-        cast(loaded_at as timestamp with time zone) as loaded_at
+        cast(loaded_at as timestamp with time zone) as loaded_at,
+        {{ updated_at_now() }} as dbt_updated_at
     from sales
 
 )

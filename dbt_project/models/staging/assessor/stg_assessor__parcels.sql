@@ -1,10 +1,28 @@
 {#- One row per parcel and roll year. When a roll year is delivered more than once (a mid-year
-    snapshot after the January roll) the latest delivery wins. -#}
+    snapshot after the January roll) the latest delivery wins (the first line of it, should a
+    file repeat a parcel). The dedupe is an anti-join (a row survives unless a superseding
+    delivery of the same parcel and roll year exists), not a window, so a filter on loaded_at
+    (incremental models and tests) reaches the raw scan. -#}
 with
 
 source as (
 
     select * from {{ source_or_empty('assessor', 'parcels') }}
+
+),
+
+latest_deliveries as (
+
+    select source.*
+    from source
+    where not exists (
+        select 1
+        from {{ source_or_empty('assessor', 'parcels', alias='superseding') }}
+        where
+            superseding.parcel_id = source.parcel_id
+            and superseding.roll_year = source.roll_year
+            and {{ supersede_order('superseding') }} > {{ supersede_order('source') }}
+    )
 
 ),
 
@@ -34,19 +52,7 @@ renamed as (
         _file_key as file_key,
         _row_number as file_row_number,
         _loaded_at as loaded_at
-    from source
-
-),
-
-deduplicated as (
-
-    select
-        *,
-        row_number() over (
-            partition by parcel_id, roll_year
-            order by file_key desc, file_row_number asc
-        ) as occurrence
-    from renamed
+    from latest_deliveries
 
 ),
 
@@ -76,8 +82,7 @@ final as (
         file_key,
         file_row_number,
         loaded_at
-    from deduplicated
-    where occurrence = 1
+    from renamed
 
 )
 

@@ -1,9 +1,25 @@
-{#- One row per MLS event. An event delivered twice keeps its first delivery. -#}
+{#- One row per MLS event. An event delivered twice keeps its first delivery. The dedupe is an
+    anti-join (a row survives unless an earlier delivery of the same event exists), not a window,
+    so a filter on loaded_at (incremental models and tests) reaches the raw scan. -#}
 with
 
 source as (
 
     select * from {{ source_or_empty('mls', 'listing_events') }}
+
+),
+
+first_deliveries as (
+
+    select source.*
+    from source
+    where not exists (
+        select 1
+        from {{ source_or_empty('mls', 'listing_events', alias='earlier') }}
+        where
+            earlier.event_id = source.event_id
+            and {{ delivery_order('earlier') }} < {{ delivery_order('source') }}
+    )
 
 ),
 
@@ -24,19 +40,7 @@ renamed as (
         _file_key as file_key,
         _row_number as file_row_number,
         _loaded_at as loaded_at
-    from source
-
-),
-
-deduplicated as (
-
-    select
-        *,
-        row_number() over (
-            partition by event_id
-            order by file_key, file_row_number
-        ) as occurrence
-    from renamed
+    from first_deliveries
 
 ),
 
@@ -57,8 +61,7 @@ final as (
         file_key,
         file_row_number,
         loaded_at
-    from deduplicated
-    where occurrence = 1
+    from renamed
 
 )
 

@@ -1,0 +1,194 @@
+{#- Incremental machinery shared by the incremental models.
+
+    Two markers on every row of an incremental model:
+    - loaded_at: when the raw rows behind it were loaded (lineage; the first model after raw
+      reads the raw rows with loaded_at past its watermark, see safe_load_watermark);
+    - dbt_updated_at: when this model last (re)computed the row. A downstream model reads the
+      upstream rows with dbt_updated_at after its own previous run (updated_since): whatever
+      changed them (new rows, corrections, a new assessor roll, re-derived flags), it sees them.
+    Each model's previous run is recorded by the post-hook record_model_run
+    (dbt_meta.model_runs: the database's clock inside the model's transaction).
+
+    What changed is found once, at compile time, and inlined as literals where the answer is
+    small (regions, sources, cutoffs): PostgreSQL then plans the recomputation with real
+    selectivity, and "nothing changed" costs nothing (`where 1 = 0`). Offline compiles (Redshift
+    CI) and unit tests get the equivalent subquery instead. -#}
+
+{#- True when the query can be run now (a real run, not parsing or an offline compile). -#}
+{% macro can_query_now() -%}
+    {{ return(execute and not var('offline_compile', false) and model.resource_type != 'unit_test'
+              and this is not string) }}
+{%- endmacro %}
+
+{#- The first column of `query`'s rows as a list (distinct, sorted), or none when the database
+    cannot be asked now. -#}
+{% macro compile_time_values(query) -%}
+    {%- if not can_query_now() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set values = run_query(query).columns[0].values() | reject('none') | unique | list | sort -%}
+    {{ return(values) }}
+{%- endmacro %}
+
+{#- A SQL literal for a value of a key column. -#}
+{% macro key_literal(value) -%}
+    {%- if value is number -%}
+        {{ return(value | string) }}
+    {%- endif -%}
+    {{ return("'" ~ (value | string | replace("'", "''")) ~ "'") }}
+{%- endmacro %}
+
+{#- `expression in (values...)`: `1 = 0` for no values; `expression in (fallback_query)` when the
+    values are unknown (offline). -#}
+{% macro in_values(expression, values, fallback_query) -%}
+    {%- if values is none -%}
+        {{ return(expression ~ ' in (' ~ fallback_query ~ ')') }}
+    {%- endif -%}
+    {%- if values | length == 0 -%}
+        {{ return('1 = 0') }}
+    {%- endif -%}
+    {%- set literals = [] -%}
+    {%- for value in values -%}{%- do literals.append(key_literal(value)) -%}{%- endfor -%}
+    {{ return(expression ~ ' in (' ~ literals | join(', ') ~ ')') }}
+{%- endmacro %}
+
+{#- Pre-hook of a partition-replacing incremental model: delete the partitions about to be
+    recomputed; `values_macro` / `query_macro` name the macros giving them (called only on an
+    incremental run). Nothing on a full build or when nothing changed. -#}
+{% macro delete_partitions(column, values_macro, query_macro, relation=none) -%}
+    {%- if not is_incremental() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set values = context[values_macro](relation) if relation is not none else context[values_macro]() -%}
+    {%- if values is not none and values | length == 0 -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set query = context[query_macro](relation) if relation is not none else context[query_macro]() -%}
+    delete from {{ this }} where {{ in_values(column, values, query) }}
+{%- endmacro %}
+
+{#- The newest value of `column` in incremental model `relation` (its watermark) as a literal, or
+    as a subquery offline. A table built before the column existed (an upgrade) answers the epoch:
+    everything is new once, and on_schema_change adds the column. -#}
+{% macro watermark_of(relation, column='loaded_at') -%}
+    {%- if not can_query_now() -%}
+        {{ return('(select ' ~ incremental_watermark(column) ~ ' from ' ~ relation ~ ')') }}
+    {%- endif -%}
+    {%- set existing = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
+    {%- if column | lower not in existing -%}
+        {{ return("cast('1900-01-01' as timestamp with time zone)") }}
+    {%- endif -%}
+    {%- set result = run_query('select cast(' ~ incremental_watermark(column) ~ ' as varchar(64)) from ' ~ relation) -%}
+    {{ return("cast('" ~ result.columns[0].values()[0] ~ "' as timestamp with time zone)") }}
+{%- endmacro %}
+
+{#- When this model's previous run happened (a timestamp literal), or none: no record (a first
+    incremental run after an upgrade) means "treat everything as changed". -#}
+{% macro previous_run_at() -%}
+    {%- if not can_query_now() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set runs = adapter.get_relation(database=target.database, schema=test_scope_schema(), identifier='model_runs') -%}
+    {%- if runs is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set query -%}
+        select cast(max(ran_at) as varchar(64))
+        from {{ test_scope_table('model_runs') }}
+        where model_id = '{{ model.unique_id }}'
+    {%- endset -%}
+    {%- set value = run_query(query).columns[0].values()[0] -%}
+    {{ return(none if value is none else "cast('" ~ value ~ "' as timestamp with time zone)") }}
+{%- endmacro %}
+
+{#- A predicate on an upstream model's rows: recomputed since this model's previous run. Offline
+    it compares with the run recorded in dbt_meta.model_runs (a subquery). -#}
+{% macro updated_since_previous_run(column='dbt_updated_at') -%}
+    {%- if execute and model.resource_type == 'unit_test' -%}
+        {{ return('1 = 0') }}  {#- unit tests exercise the other inputs of an incremental run -#}
+    {%- endif -%}
+    {%- if not can_query_now() -%}
+        {{ return(column ~ " > coalesce((select max(ran_at) from " ~ test_scope_table('model_runs')
+                  ~ " where model_id = '" ~ model.unique_id ~ "'), cast('1900-01-01' as timestamp with time zone))") }}
+    {%- endif -%}
+    {%- set previous = previous_run_at() -%}
+    {{ return('1 = 1' if previous is none else column ~ ' > ' ~ previous) }}
+{%- endmacro %}
+
+{#- The value stamped on the rows a model writes (dbt_updated_at). -#}
+{% macro updated_at_now() -%}
+    cast({{ dbt.current_timestamp() }} as timestamp with time zone)
+{%- endmacro %}
+
+{#- The watermark of the first model after raw (the newest raw loaded_at it holds), moved back to
+    cover loads it may not have seen: a row's loaded_at is its load transaction's start, so a load
+    that began before this model's previous run read its input and committed after holds rows at
+    or below the plain watermark. Such a load finished after that run (dbt_meta.model_runs) and
+    its rows are no older than its start (the ingestion ledger), so the watermark becomes the
+    earliest start of a load that finished since then, when that is earlier. Re-reading a few
+    processed rows is harmless: their keys are replaced. -#}
+{% macro safe_load_watermark(column='loaded_at') -%}
+    {%- set watermark = watermark_of(this, column) -%}
+    {%- if not can_query_now() -%}
+        {{ return(watermark) }}
+    {%- endif -%}
+    {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta', identifier='load_ledger') -%}
+    {%- set previous = previous_run_at() -%}
+    {%- if ledger is none -%}
+        {{ return(watermark) }}
+    {%- endif -%}
+    {%- set query -%}
+        select cast(min(started_at) as varchar(64))
+        from {{ ledger }}
+        where
+            finished_at > {{ dbt.dateadd('second', -1, previous if previous is not none else watermark) }}
+            and started_at <= {{ watermark }}
+    {%- endset -%}
+    {%- set earliest = run_query(query).columns[0].values()[0] -%}
+    {%- if earliest is none -%}
+        {{ return(watermark) }}
+    {%- endif -%}
+    {{ return(dbt.dateadd('second', -1, "cast('" ~ earliest ~ "' as timestamp with time zone)")) }}
+{%- endmacro %}
+
+{#- Post-hook of every model and snapshot: this build ran it (previous_run_at, for incremental
+    models and snapshots). -#}
+{% macro record_model_run() -%}
+    {%- if var('offline_compile', false) or not execute or model.resource_type not in ['model', 'snapshot']
+        or config.get('materialized') not in ['incremental', 'snapshot'] -%}
+        {{ return('') }}
+    {%- endif -%}
+    delete from {{ test_scope_table('model_runs') }} where model_id = '{{ model.unique_id }}';
+    insert into {{ test_scope_table('model_runs') }} (model_id, invocation_id, ran_at)
+    values ('{{ model.unique_id }}', '{{ invocation_id }}', {{ updated_at_now() }})
+{%- endmacro %}
+
+{#- For small models rebuilt whole, but only when an input changed (materialized incremental with
+    the pre-hook delete_all_if_rebuilt and `where 1 = 0` when not rebuild_needed()): true on a full
+    build, offline, or when a source upstream of this model had a load finish since its previous
+    run (test_scope_inputs_changed in macros/test_scope.sql). -#}
+{% macro rebuild_needed() -%}
+    {%- if not is_incremental() or not can_query_now() -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set previous = previous_run_at() -%}
+    {%- if previous is none -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(test_scope_inputs_changed(model.depends_on.nodes, dbt.dateadd('second', -1, previous))) }}
+{%- endmacro %}
+
+{% macro delete_all_if_rebuilt() -%}
+    {%- if is_incremental() and rebuild_needed() -%}
+        delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whether incremental model `this` already has `column` (false offline, and for tables built
+    before an upgrade added it). -#}
+{% macro this_has_column(column) -%}
+    {%- if not can_query_now() -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {{ return(column | lower in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list)) }}
+{%- endmacro %}

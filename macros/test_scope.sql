@@ -1,0 +1,334 @@
+{#- Incremental test scope: a daily build tests what is new, not the whole history again.
+
+    A data test on a large relation re-reads all of it on every build: at a million sales that is
+    most of a one-day incremental build. So, when a build is not a full refresh, tests that
+    passed before look only at what changed since:
+
+    - Row-level generic tests (not_null, accepted_values, accepted_range, expression_is_true,
+      dated_before, relationships: the child side) of relations that declare a lineage column
+      (sources: their freshness loaded_at_field; models: meta.test_scope_column, e.g. loaded_at)
+      check the rows with
+          <lineage column> > <start of the build in which this test last passed, or the start of
+                              the earliest load that committed after it, if earlier>
+      The second part matters: a row's loaded_at is its load transaction's start, so a load that
+      began before that build and committed after it holds rows with older timestamps that the
+      build could not see; the ingestion ledger (started_at, finished_at) says which.
+      primary_key checks every row whose key occurs among the new rows (a new duplicate of an
+      old key is caught); mutually_exclusive_ranges the partitions holding new rows, each whole;
+      equal_rowcount scopes both sides with their own lineage columns or neither.
+    - When no input of the test changed at all since that boundary (no load of any source
+      upstream of it finished, and no upstream raw row is newer), its answer cannot have changed:
+      row-level tests read nothing (`1 = 0`), and tests about the whole relation (not_empty,
+      row_count_at_least) pass without reading it.
+    - A test that never passed, --full-refresh, --vars '{test_scope: full}' (the weekly
+      schedule) and offline compiles test everything, as does recency (it depends on the clock).
+      Scoping trusts that a row's content changes only when new input arrives: after changing a
+      model's code, build it with --full-refresh (or test_scope: full) once.
+
+    Passes are recorded by the on-run-end hook in <dbt_meta>.test_passes (one row per test), with
+    the database's clock at the build's start from on-run-start (<dbt_meta>.build_runs). -#}
+
+{% macro test_scope_schema() -%}
+    {{ return(generate_schema_name('dbt_meta', none) | trim) }}
+{%- endmacro %}
+
+{% macro test_scope_table(name) -%}
+    {{ return(api.Relation.create(database=target.database, schema=test_scope_schema(), identifier=name)) }}
+{%- endmacro %}
+
+{#- Generic tests that may look at the new rows only. -#}
+{% macro test_scope_row_level_tests() -%}
+    {{ return(['not_null', 'accepted_values', 'accepted_range', 'expression_is_true', 'dated_before',
+               'relationships', 'primary_key', 'unique', 'equal_rowcount', 'mutually_exclusive_ranges']) }}
+{%- endmacro %}
+
+{#- on-run-start: the bookkeeping tables, and this build's start on the database's clock. -#}
+{% macro test_scope_start() -%}
+    {%- if var('offline_compile', false) -%}
+        {{ return('select 1') }}
+    {%- endif -%}
+    create schema if not exists {{ adapter.quote(test_scope_schema()) }};
+    create table if not exists {{ test_scope_table('build_runs') }} (
+        invocation_id varchar(64) not null,
+        started_at timestamp with time zone not null
+    );
+    create table if not exists {{ test_scope_table('test_passes') }} (
+        test_id varchar(512) not null,
+        invocation_id varchar(64) not null,
+        signature varchar(32) not null
+    );
+    create table if not exists {{ test_scope_table('model_runs') }} (
+        model_id varchar(512) not null,
+        invocation_id varchar(64) not null,
+        ran_at timestamp with time zone not null
+    );
+    insert into {{ test_scope_table('build_runs') }} (invocation_id, started_at)
+    values ('{{ invocation_id }}', current_timestamp)
+{%- endmacro %}
+
+{#- on-run-end: remember which tests passed in this build (and forget builds nobody needs). -#}
+{% macro test_scope_record(results) -%}
+    {%- if var('offline_compile', false) or not execute -%}
+        {{ return('select 1') }}
+    {%- endif -%}
+    {%- set passed = [] -%}
+    {%- set signatures = {} -%}
+    {%- for result in results -%}
+        {%- if result.node.resource_type == 'test' and result.status == 'pass' -%}
+            {%- do passed.append(result.node.unique_id) -%}
+            {%- do signatures.update({result.node.unique_id: test_scope_signature(graph.nodes[result.node.unique_id])}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if passed | length == 0 -%}
+        {{ return('select 1') }}
+    {%- endif -%}
+    delete from {{ test_scope_table('test_passes') }}
+    where test_id in (
+        {%- for test_id in passed %}
+        '{{ test_id }}'{{ ',' if not loop.last }}
+        {%- endfor %}
+    );
+    insert into {{ test_scope_table('test_passes') }} (test_id, invocation_id, signature)
+    values
+    {%- for test_id in passed %}
+        ('{{ test_id }}', '{{ invocation_id }}', '{{ signatures[test_id] }}'){{ ',' if not loop.last }}
+    {%- endfor %};
+    delete from {{ test_scope_table('build_runs') }}
+    where
+        invocation_id != '{{ invocation_id }}'
+        and invocation_id not in (select invocation_id from {{ test_scope_table('test_passes') }})
+        and invocation_id not in (select invocation_id from {{ test_scope_table('model_runs') }})
+{%- endmacro %}
+
+{% macro test_scope_test_name() -%}
+    {{ return((model.get('test_metadata') or {}).get('name') if model is mapping else none) }}
+{%- endmacro %}
+
+{#- The graph node (model, seed, snapshot or source) behind `relation` among the current test's
+    dependencies, or none. -#}
+{% macro test_scope_node(relation) -%}
+    {%- if not execute or model is not mapping or relation is string or relation is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- for unique_id in model.get('depends_on', {}).get('nodes', []) -%}
+        {%- set node = graph.sources.get(unique_id) if unique_id.startswith('source.') else graph.nodes.get(unique_id) -%}
+        {%- if node is not none
+            and (node.get('alias') or node.get('identifier') or node.get('name')) | lower == relation.identifier | lower
+            and node.get('schema') | lower == relation.schema | lower -%}
+            {{ return(node) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(none) }}
+{%- endmacro %}
+
+{#- The node the current generic test is attached to (a model, or the source it tests). -#}
+{% macro test_scope_tested_node() -%}
+    {%- if not execute or model is not mapping -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set attached = model.get('attached_node') -%}
+    {%- if attached -%}
+        {{ return(graph.nodes.get(attached)) }}
+    {%- endif -%}
+    {%- set sources = [] -%}
+    {%- for unique_id in model.get('depends_on', {}).get('nodes', []) -%}
+        {%- if unique_id.startswith('source.') -%}{%- do sources.append(unique_id) -%}{%- endif -%}
+    {%- endfor -%}
+    {{ return(graph.sources.get(sources[0]) if sources | length == 1 else none) }}
+{%- endmacro %}
+
+{#- The lineage column of a node: a source's loaded_at_field, a model's meta.test_scope_column. -#}
+{% macro test_scope_column(node) -%}
+    {%- if node is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if node.resource_type == 'source' -%}
+        {{ return(node.get('loaded_at_field')) }}
+    {%- endif -%}
+    {%- set meta = node.get('config', {}).get('meta', {}) or node.get('meta', {}) -%}
+    {{ return(meta.get('test_scope_column')) }}
+{%- endmacro %}
+
+{#- The boundary for the current test as a SQL timestamp literal, or none (test everything). -#}
+{% macro test_scope_boundary() -%}
+    {%- if not execute or var('offline_compile', false) or var('test_scope', 'incremental') == 'full'
+        or flags.FULL_REFRESH or model is not mapping or model.get('resource_type') != 'test' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set passes = adapter.get_relation(database=target.database, schema=test_scope_schema(),
+                                          identifier='test_passes') -%}
+    {%- if passes is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta',
+                                          identifier='load_ledger') -%}
+    {%- set query -%}
+        select cast(
+            {{ dbt.dateadd('second', -1,
+                'case when min(ledger.started_at) < runs.started_at then min(ledger.started_at) else runs.started_at end'
+                if ledger else 'runs.started_at') }}
+            as varchar(64)
+        )
+        from {{ test_scope_table('test_passes') }} as passes
+        inner join {{ test_scope_table('build_runs') }} as runs
+            on passes.invocation_id = runs.invocation_id
+        {%- if ledger %}
+        left join {{ ledger }} as ledger
+            on ledger.finished_at > {{ dbt.dateadd('second', -1, 'runs.started_at') }}
+        {%- endif %}
+        where
+            passes.test_id = '{{ model.unique_id }}'
+            and passes.signature = '{{ test_scope_signature(model) }}'
+        group by runs.started_at
+    {%- endset -%}
+    {%- set result = run_query(query) -%}
+    {%- if result.rows | length == 0 or result.columns[0].values()[0] is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return("cast('" ~ result.columns[0].values()[0] ~ "' as timestamp with time zone)") }}
+{%- endmacro %}
+
+{#- What a test's verdict depends on besides data: the test's own definition, the code of every
+    model, seed and snapshot upstream of it (seeds: their data too), and this invocation's --vars.
+    A pass only scopes later runs of the same signature; change any of these and the test reads
+    everything again. -#}
+{% macro test_scope_signature(test_node) -%}
+    {%- set parts = [test_node.unique_id, (test_node.get('checksum') or {}).get('checksum', ''),
+                     (test_node.get('test_metadata') or {}).get('kwargs', {}) | string,
+                     (invocation_args_dict or {}).get('vars', '') | string] -%}
+    {%- set seen = [] -%}
+    {%- set queue = [] + test_node.depends_on.nodes -%}
+    {%- for _ in range(10000) if queue | length > 0 -%}
+        {%- set unique_id = queue.pop(0) -%}
+        {%- if unique_id not in seen and not unique_id.startswith('source.') -%}
+            {%- do seen.append(unique_id) -%}
+            {%- set upstream = graph.nodes.get(unique_id) -%}
+            {%- if upstream is not none -%}
+                {%- do parts.append(unique_id ~ ':' ~ (upstream.get('checksum') or {}).get('checksum', '')) -%}
+                {%- for parent in upstream.depends_on.nodes -%}
+                    {%- do queue.append(parent) -%}
+                {%- endfor -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(local_md5(parts | sort | join('|'))) }}
+{%- endmacro %}
+
+{#- The sources `unique_ids` read, directly or through other models (unique ids). -#}
+{% macro test_scope_upstream_sources(unique_ids) -%}
+    {%- set found = [] -%}
+    {%- set seen = [] -%}
+    {%- set queue = [] + unique_ids -%}
+    {%- for _ in range(10000) if queue | length > 0 -%}
+        {%- set unique_id = queue.pop(0) -%}
+        {%- if unique_id not in seen -%}
+            {%- do seen.append(unique_id) -%}
+            {%- if unique_id.startswith('source.') -%}
+                {%- do found.append(unique_id) -%}
+            {%- else -%}
+                {%- set upstream = graph.nodes.get(unique_id) -%}
+                {%- for parent in (upstream.depends_on.nodes if upstream is not none else []) -%}
+                    {%- do queue.append(parent) -%}
+                {%- endfor -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(found) }}
+{%- endmacro %}
+
+{#- Whether any input upstream of `unique_ids` changed after `boundary`: a load of one of their
+    sources finished (the ledger: new, replaced or emptied files), or a source row is newer (for
+    sources written outside the loader). Each probe is an index range read. -#}
+{% macro test_scope_inputs_changed(unique_ids, boundary) -%}
+    {%- set probes = [] -%}
+    {%- set contracts = [] -%}
+    {%- for unique_id in test_scope_upstream_sources(unique_ids) -%}
+        {%- set source_node = graph.sources.get(unique_id) -%}
+        {%- set column = source_node.get('loaded_at_field') if source_node is not none else none -%}
+        {%- if column is none -%}
+            {{ return(true) }}  {#- a source without a load time: cannot tell -#}
+        {%- endif -%}
+        {%- set relation = adapter.get_relation(database=source_node.database, schema=source_node.schema,
+                                                identifier=source_node.identifier) -%}
+        {%- if relation is not none -%}
+            {%- do probes.append('select 1 from ' ~ relation ~ ' where ' ~ adapter.quote(column) ~ ' > ' ~ boundary) -%}
+        {%- endif -%}
+        {%- if source_node.schema == 'raw' -%}
+            {%- do contracts.append("'" ~ source_node.identifier ~ "'") -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta',
+                                          identifier='load_ledger') -%}
+    {%- if ledger is not none and contracts | length > 0 -%}
+        {%- do probes.append('select 1 from ' ~ ledger ~ ' where contract in (' ~ contracts | join(', ')
+                             ~ ') and finished_at > ' ~ boundary) -%}
+    {%- endif -%}
+    {%- if probes | length == 0 -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set result = run_query('select 1 where exists (' ~ probes | join(') or exists (') ~ ')') -%}
+    {{ return(result.rows | length > 0) }}
+{%- endmacro %}
+
+{#- The nodes the current test reads. -#}
+{% macro model_depends_on() -%}
+    {{ return(model.depends_on.nodes if model is mapping else []) }}
+{%- endmacro %}
+
+{#- True when the current test passed before and none of its inputs changed since: a whole-
+    relation test (not_empty, row_count_at_least) can then pass without reading anything. -#}
+{% macro test_scope_unchanged() -%}
+    {%- set boundary = test_scope_boundary() -%}
+    {%- if boundary is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {{ return(not test_scope_inputs_changed(model.depends_on.nodes, boundary)) }}
+{%- endmacro %}
+
+{#- The scoping predicate for graph node `node` in the current (row-level) test, or none: `1 = 0`
+    when nothing upstream of it changed since the boundary. -#}
+{% macro test_scope_node_predicate(node) -%}
+    {%- if test_scope_test_name() not in test_scope_row_level_tests() -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set column = test_scope_column(node) -%}
+    {%- set boundary = test_scope_boundary() -%}
+    {%- if boundary is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- if not test_scope_inputs_changed(model.depends_on.nodes, boundary) -%}
+        {{ return('1 = 0') }}
+    {%- endif -%}
+    {%- if column is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.quote(column) ~ ' > ' ~ boundary) }}
+{%- endmacro %}
+
+{#- The scoping predicate for `relation` in the current test, or none. -#}
+{% macro test_scope_predicate(relation) -%}
+    {%- set node = test_scope_node(relation) -%}
+    {%- if node is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(test_scope_node_predicate(node)) }}
+{%- endmacro %}
+
+{#- Project override of dbt's get_where_subquery (how every generic test reads its model): the
+    test's `where` config as in dbt, plus the incremental scope (primary_key, equal_rowcount and
+    mutually_exclusive_ranges apply the scope themselves). -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- set scope = none if test_scope_test_name() in ['primary_key', 'equal_rowcount', 'mutually_exclusive_ranges']
+        else test_scope_predicate(relation) -%}
+    {%- set predicates = [] -%}
+    {%- if where -%}{%- do predicates.append('(' ~ where ~ ')') -%}{%- endif -%}
+    {%- if scope -%}{%- do predicates.append(scope) -%}{%- endif -%}
+    {%- if predicates | length == 0 -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set filtered -%}
+        (select * from {{ relation }} where {{ predicates | join(' and ') }}) dbt_subquery
+    {%- endset -%}
+    {{ return(filtered) }}
+{%- endmacro %}
