@@ -29,7 +29,7 @@ from ingestion.synthetic import generate
 from ingestion.synthetic.generator import Defects
 from terraminer.incremental_check import check
 from terraminer.settings import project_dir
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, shared_data
 
 DEFECTS = Defects(duplicate_rate=0.05, late_rate=0.2, redelivery_rate=0.3)
 SCALE = 2
@@ -87,6 +87,9 @@ def _stage_uk(landing, months: slice) -> None:
 
 @pytest.fixture(scope="module")
 def warehouse(module_db, tmp_path_factory):
+    # The scenarios redeliver King County files and replay UK change files, and the two-month
+    # synthetic window alone is too short for a computed price index: they need ../shared/data.
+    shared_data()
     tmp = tmp_path_factory.mktemp("incremental")
     wh = Warehouse(module_db, tmp)
     from ml.warehouse import ensure_ml_tables
