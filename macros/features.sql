@@ -22,37 +22,8 @@
     exp({{ feature_day(date_expression) }} / {{ feature_tau() }})
 {%- endmacro %}
 
-{#- Running totals per (group, day) over strictly earlier days, from a relation with one row
-    per sale and the columns sale_date, comparable_weight (0 for non-comparables) and log_ppsf. -#}
-{% macro prior_market_totals(relation, group_column) -%}
-    select
-        group_id,
-        sale_date,
-        sum(day_weight) over (
-            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
-        ) as prior_weight,
-        sum(day_weighted_log_ppsf) over (
-            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
-        ) as prior_weighted_log_ppsf,
-        max(day_last_comparable) over (
-            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
-        ) as last_comparable_date
-    from (
-        select
-            {{ group_column }} as group_id,
-            sale_date,
-            sum(comparable_weight) as day_weight,
-            sum(comparable_weight * coalesce(log_ppsf, 0)) as day_weighted_log_ppsf,
-            max(case when comparable_weight > 0 then sale_date end) as day_last_comparable
-        from {{ relation }}
-        where {{ group_column }} is not null
-        group by {{ group_column }}, sale_date
-    ) as days
-{%- endmacro %}
-
-{#- The same running totals from int_market_day_totals (one row per group and day), for groups
-    of `group_kind` ('region' or 'neighborhood'), optionally only those of `regions_relation`'s
-    region_id values. -#}
+{#- Running totals per (group, day) over strictly earlier days, from int_market_day_totals (one
+    row per group and day), for the groups of `group_kind` ('region' or 'neighborhood'). -#}
 {% macro prior_day_totals(group_kind) -%}
     select
         group_id,

@@ -196,42 +196,37 @@
     {%- set parts = [test_node.unique_id, (test_node.get('checksum') or {}).get('checksum', ''),
                      (test_node.get('test_metadata') or {}).get('kwargs', {}) | string,
                      (invocation_args_dict or {}).get('vars', '') | string] -%}
-    {%- set seen = [] -%}
-    {%- set queue = [] + test_node.depends_on.nodes -%}
-    {%- for _ in range(10000) if queue | length > 0 -%}
-        {%- set unique_id = queue.pop(0) -%}
-        {%- if unique_id not in seen and not unique_id.startswith('source.') -%}
-            {%- do seen.append(unique_id) -%}
-            {%- set upstream = graph.nodes.get(unique_id) -%}
-            {%- if upstream is not none -%}
-                {%- do parts.append(unique_id ~ ':' ~ (upstream.get('checksum') or {}).get('checksum', '')) -%}
-                {%- for parent in upstream.depends_on.nodes -%}
-                    {%- do queue.append(parent) -%}
-                {%- endfor -%}
-            {%- endif -%}
+    {%- for unique_id in test_scope_ancestors(test_node.depends_on.nodes) if not unique_id.startswith('source.') -%}
+        {%- set upstream = graph.nodes.get(unique_id) -%}
+        {%- if upstream is not none -%}
+            {%- do parts.append(unique_id ~ ':' ~ (upstream.get('checksum') or {}).get('checksum', '')) -%}
         {%- endif -%}
     {%- endfor -%}
     {{ return(local_md5(parts | sort | join('|'))) }}
 {%- endmacro %}
 
-{#- The sources `unique_ids` read, directly or through other models (unique ids). -#}
-{% macro test_scope_upstream_sources(unique_ids) -%}
-    {%- set found = [] -%}
+{#- `unique_ids` and every node and source upstream of them (unique ids). -#}
+{% macro test_scope_ancestors(unique_ids) -%}
     {%- set seen = [] -%}
     {%- set queue = [] + unique_ids -%}
     {%- for _ in range(10000) if queue | length > 0 -%}
         {%- set unique_id = queue.pop(0) -%}
         {%- if unique_id not in seen -%}
             {%- do seen.append(unique_id) -%}
-            {%- if unique_id.startswith('source.') -%}
-                {%- do found.append(unique_id) -%}
-            {%- else -%}
-                {%- set upstream = graph.nodes.get(unique_id) -%}
-                {%- for parent in (upstream.depends_on.nodes if upstream is not none else []) -%}
-                    {%- do queue.append(parent) -%}
-                {%- endfor -%}
-            {%- endif -%}
+            {%- set upstream = graph.nodes.get(unique_id) -%}
+            {%- for parent in (upstream.depends_on.nodes if upstream is not none else []) -%}
+                {%- do queue.append(parent) -%}
+            {%- endfor -%}
         {%- endif -%}
+    {%- endfor -%}
+    {{ return(seen) }}
+{%- endmacro %}
+
+{#- The sources `unique_ids` read, directly or through other models (unique ids). -#}
+{% macro test_scope_upstream_sources(unique_ids) -%}
+    {%- set found = [] -%}
+    {%- for unique_id in test_scope_ancestors(unique_ids) if unique_id.startswith('source.') -%}
+        {%- do found.append(unique_id) -%}
     {%- endfor -%}
     {{ return(found) }}
 {%- endmacro %}

@@ -4,7 +4,8 @@ For each incremental model, its full-refresh SQL (``dbt compile --full-refresh``
 ``is_incremental()`` branch off) is run against the same upstream tables into a temporary table and
 compared with the table the incremental runs produced, row by row on the model's key: same keys,
 and every column equal (numbers within a relative 1e-9, the rounding noise of sums taken in
-another order, plus one unit of a numeric column's last decimal). Used by the incremental tests and ``bench/dbt_incremental.py``.
+another order, plus one unit of a numeric column's last decimal). Used by
+``tests/integration/test_dbt_incremental.py``.
 
     python -m terraminer.incremental_check            # against the warehouse of the environment
 """
