@@ -31,10 +31,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/terraminer demo
 
+# pytest includes the dbt build on the ci target (tests/integration/test_ci_build.py runs
+# `terraminer.ci dbt`, what `make dbt-ci` runs), so it shares the two xdist workers.
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest
-	$(MAKE) --no-print-directory dbt-ci
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow

@@ -112,7 +112,8 @@ def task_redshift() -> None:
         None,
         target="redshift_ci",
     )
-    problems = check_compiled(project_dir() / "target" / "compiled")
+    target = Path(os.environ.get("DBT_TARGET_PATH") or project_dir() / "target")
+    problems = check_compiled(target / "compiled")
     if problems:
         for problem in problems:
             print(f"redshift: {problem}", file=sys.stderr)

@@ -30,6 +30,13 @@ from terraminer.stack import LocalStack
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Heavy test files first (a module's ``XDIST_WEIGHT``, its seconds on 2 cores), each file's
+    tests kept in order: ``make test``'s two xdist workers (--dist loadfile) then take the long
+    files at the start and finish together instead of one worker running the last long file alone."""
+    items.sort(key=lambda item: -getattr(item.module, "XDIST_WEIGHT", 0))
+
+
 def shared_data() -> Path:
     """``../shared/data`` or a skip with the reason (a user's fresh clone does not have it)."""
     if not (SHARED_DATA / "README.md").exists():

@@ -31,6 +31,7 @@ import pytest
 from terraminer.settings import Settings, project_dir
 from terraminer.stack import LocalStack
 
+XDIST_WEIGHT = 300  # seconds on 2 cores: conftest starts heavy files first
 RAW = "raw"
 AVM_MODEL = dg.AssetKey(["ml", "avm_model"])
 VALUATIONS = dg.AssetKey(["ml", "property_valuations"])
@@ -246,12 +247,15 @@ def test_landing_sensor_runs_new_files_through_to_fct_sales(first_run, defs, lan
 def test_failing_feature_test_blocks_training(first_run, defs, pipeline_env, instance):
     assert first_run[2].success
     versions_before = _scalar(pipeline_env, "select count(distinct model_version) from ml.property_valuations")
-    job = defs.resolve_job_def("terraminer_pipeline")
-    result = job.execute_in_process(
+    # the feature table (with its dbt tests as blocking checks) and what depends on it: the same
+    # dbt op and ML steps the pipeline job runs, without rebuilding the rest of the warehouse
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
         instance=instance,
         raise_on_error=False,
+        asset_selection=[FEATURES, AVM_MODEL, VALUATIONS],
         run_config={"ops": {"terraminer_dbt": {"config": {"dbt_vars": "{avm_min_training_rows: 1000000000}"}}}},
     )
+    assert any(e.event_type_value == "STEP_START" and e.step_key == "terraminer_dbt" for e in result.all_events)
     assert not result.success
     failed_checks = [
         e.event_specific_data for e in result.all_events

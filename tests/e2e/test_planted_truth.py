@@ -27,6 +27,7 @@ import pytest
 from terraminer.settings import Settings, project_dir
 from terraminer.stack import LocalStack
 
+XDIST_WEIGHT = 110  # seconds on 2 cores: conftest starts heavy files first
 SCALE = 12
 SEED = 5
 

@@ -25,6 +25,7 @@ import pytest
 
 from terraminer.settings import project_dir
 
+XDIST_WEIGHT = 60  # seconds on 2 cores: conftest starts heavy files first
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 OUTPUT = project_dir() / "test-output"
 LOCATION = "orchestration.definitions"

@@ -39,6 +39,7 @@ from ingestion.contract import load_contracts
 from terraminer.settings import Settings
 from terraminer.stack import LocalStack, pg_bin
 
+XDIST_WEIGHT = 50  # seconds on 2 cores: conftest starts heavy files first
 CONTRACT_NAMES = [*bulk.SYNTHETIC_CONTRACTS, "king_county__sales"]
 CONTRACTS = load_contracts(names=sorted(CONTRACT_NAMES))
 BIG_ROWS = 200_000

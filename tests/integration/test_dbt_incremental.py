@@ -31,6 +31,7 @@ from terraminer.incremental_check import check
 from terraminer.settings import project_dir
 from tests.conftest import SHARED_DATA, shared_data
 
+XDIST_WEIGHT = 270  # seconds on 2 cores: conftest starts heavy files first
 DEFECTS = Defects(duplicate_rate=0.05, late_rate=0.2, redelivery_rate=0.3)
 SCALE = 2
 UK_FIRST_BATCH = 8  # monthly change files in the first delivery; the rest come later

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tests.conftest import shared_data
 
+XDIST_WEIGHT = 125  # seconds on 2 cores: conftest starts heavy files first
 LINE = re.compile(r"^mdape=(\d\.\d{4}) ppe10=(\d\.\d{4}) ppe20=(\d\.\d{4}) coverage80=(\d\.\d{4}) n_test=(\d+)$")
 
 

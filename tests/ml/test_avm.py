@@ -22,6 +22,8 @@ from ml.train import evaluate, predict_online, train
 from terraminer.settings import Settings
 from tests.ml.conftest import synthetic_sales
 
+XDIST_WEIGHT = 180  # seconds on 2 cores: conftest starts heavy files first
+
 
 def test_metrics_are_the_textbook_definitions():
     actual = np.array([100.0, 200.0, 400.0, 1000.0])

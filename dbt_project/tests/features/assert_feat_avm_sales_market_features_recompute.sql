@@ -1,11 +1,11 @@
 {#- Leakage and correctness check of feat_avm_sales' market features, independent of their
-    running-total implementation: for a deterministic ~1/256 sample of sales, recompute the
-    region features by brute force (a join to every comparable sale dated strictly before the
-    sale, weights exp(-(days between) / tau)) and return the rows that disagree. A feature that
+    running-total implementation: for a deterministic sample of about 400 sales (hash_sample),
+    recompute the region features by brute force (a join to every comparable sale dated strictly
+    before the sale, weights exp(-(days between) / tau)) and return the rows that disagree. A feature that
     used a same-day or later sale, or skipped an earlier one, shows up here. -#}
 {%- set tau = feature_tau() -%}
 {#- On an incremental build (macros/test_scope.sql) the sample is drawn from the rows written since
-    the test last passed (1/64 of them), or is empty when no input changed. -#}
+    the test last passed, or is empty when no input changed. -#}
 {%- set boundary = test_scope_boundary() -%}
 {%- set unchanged = boundary is not none and not test_scope_inputs_changed(model_depends_on(), boundary) -%}
 
@@ -19,10 +19,9 @@ sampled as (
     {%- elif boundary is not none %}
     where
         loaded_at > {{ boundary }}
-        and substr({{ dbt.hash('sale_id') }}, 1, 1) = '0'
-        and substr({{ dbt.hash('sale_id') }}, 2, 1) in ('0', '1', '2', '3')
+        and {{ hash_sample('sale_id', ref('feat_avm_sales'), where='loaded_at > ' ~ boundary, target_rows=400) }}
     {%- else %}
-    where substr({{ dbt.hash('sale_id') }}, 1, 2) = '00'
+    where {{ hash_sample('sale_id', ref('feat_avm_sales'), target_rows=400) }}
     {%- endif %}
 
 ),
