@@ -100,7 +100,7 @@ def _tree(psutil, pid: int) -> list:
     try:
         root = psutil.Process(pid)
         return [root, *root.children(recursive=True)]
-    except psutil.Error:
+    except (psutil.Error, ValueError):
         return []
 
 
@@ -115,7 +115,8 @@ def _tree_mb(psutil, pid: int, pss: bool = False) -> float:
 def postmaster_pid(settings) -> int | None:
     """The embedded PostgreSQL server's pid (first line of postmaster.pid), if it runs."""
     with contextlib.suppress(OSError, ValueError, IndexError):
-        return int((Path(settings.pg_data_dir) / "postmaster.pid").read_text().splitlines()[0])
+        pid = int((Path(settings.pg_data_dir) / "postmaster.pid").read_text().splitlines()[0])
+        return pid if pid > 0 else None  # negative: initdb's single-user bootstrap backend, not the server
     return None
 
 

@@ -10,6 +10,9 @@ file, marked with its date. ``bench/code_location.py`` is run when it exists.
 
 ``--quick`` writes its results (JSON + SUMMARY.md) to a temporary directory (or ``--results-dir``) so a
 smoke run never overwrites the full-size results in bench/results/.
+
+A run that writes bench/results/ also copies SUMMARY.md's table, date and machine into README.md's
+performance section (between the ``bench:summary`` markers), so README shows the latest ``make bench``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from bench.common import RESULTS_ENV, machine, results_dir  # noqa: E402
+from bench.common import RESULTS_DIR, RESULTS_ENV, machine, results_dir  # noqa: E402
+
+README = BENCH.parent / "README.md"
+README_START = "<!-- bench:summary:start (bench/run_all.py writes this block) -->"
+README_END = "<!-- bench:summary:end -->"
 
 # name -> (full-size arguments, quick arguments)
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
@@ -163,6 +170,27 @@ def write_summary(directory: Path, runs: dict[str, dict], quick: bool) -> Path:
     return path
 
 
+def readme_block(summary: str) -> str:
+    """What README shows of a SUMMARY.md: its date, table and machine lines."""
+    keep = [line for line in summary.splitlines()
+            if line.startswith(("|", "Date:", "Machine:"))]
+    date = [line for line in keep if line.startswith("Date:")]
+    table = [line for line in keep if line.startswith("|")]
+    machine_line = [line for line in keep if line.startswith("Machine:")]
+    return "\n".join([*date, "", *table, "", *machine_line])
+
+
+def update_readme(summary: Path, readme: Path = README) -> bool:
+    """Replace README's block between the markers with ``summary``'s; False when it has no markers."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    block = readme_block(summary.read_text())
+    readme.write_text(f"{text[:start + len(README_START)]}\n{block}\n{text[end:]}")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
@@ -189,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = write_summary(directory, runs, args.quick)
     print(f"\n{summary.read_text()}")
     print(f"summary: {summary} (all benchmarks in {time.perf_counter() - started:.0f} s)")
+    if directory.resolve() == RESULTS_DIR.resolve() and update_readme(summary):
+        print(f"README.md: performance table updated from {summary}")
     failed = [name for name, run in runs.items() if run["returncode"] != 0]
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)

@@ -1,5 +1,5 @@
 {#- Leakage and correctness check of feat_avm_sales' market features, independent of their
-    running-total implementation: for a deterministic sample of about 400 sales (hash_sample),
+    running-total implementation: for a deterministic sample of about 200 sales (80 on an incremental build; hash_sample),
     recompute the region features by brute force (a join to every comparable sale dated strictly
     before the sale, weights exp(-(days between) / tau)) and return the rows that disagree. A feature that
     used a same-day or later sale, or skipped an earlier one, shows up here. -#}
@@ -19,9 +19,9 @@ sampled as (
     {%- elif boundary is not none %}
     where
         loaded_at > {{ boundary }}
-        and {{ hash_sample('sale_id', ref('feat_avm_sales'), where='loaded_at > ' ~ boundary, target_rows=400) }}
+        and {{ hash_sample('sale_id', ref('feat_avm_sales'), where='loaded_at > ' ~ boundary, target_rows=80) }}
     {%- else %}
-    where {{ hash_sample('sale_id', ref('feat_avm_sales'), target_rows=400) }}
+    where {{ hash_sample('sale_id', ref('feat_avm_sales'), target_rows=200) }}
     {%- endif %}
 
 ),
