@@ -149,43 +149,79 @@
     {{ return(meta.get('test_scope_column')) }}
 {%- endmacro %}
 
+{#- An invocation-wide memo for what every test asks of the bookkeeping tables and of the graph
+    (recorded passes, which inputs changed, a node's ancestors): a dict kept on `graph`, the one
+    object all nodes of a dbt invocation share, under this invocation's id. Without it each of
+    ~400 tests ran its own bookkeeping queries and graph walks, which was most of an incremental
+    build's test time. -#}
+{% macro test_scope_memo() -%}
+    {%- set key = '_terraminer_test_scope_' ~ invocation_id -%}
+    {%- if key not in graph -%}
+        {%- do graph.update({key: {}}) -%}
+    {%- endif -%}
+    {{ return(graph[key]) }}
+{%- endmacro %}
+
 {#- The boundary for the current test as a SQL timestamp literal, or none (test everything). -#}
 {% macro test_scope_boundary() -%}
     {%- if not execute or var('offline_compile', false) or var('test_scope', 'incremental') == 'full'
         or flags.FULL_REFRESH or model is not mapping or model.get('resource_type') != 'test' -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- set memo = test_scope_memo() -%}
+    {%- if 'passes' not in memo -%}
+        {%- do memo.update({'passes': test_scope_recorded_passes()}) -%}
+    {%- endif -%}
+    {%- set recorded = memo['passes'].get(model.unique_id) -%}
+    {%- if recorded is none or recorded[1] is none or recorded[0] != test_scope_signature(model) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return("cast('" ~ recorded[1] ~ "' as timestamp with time zone)") }}
+{%- endmacro %}
+
+{#- Every recorded pass: test id -> (signature, boundary as text). A test's boundary is the start of
+    the build in which it last passed, or the start of the earliest load that committed after that
+    start if it began before it (its rows carry older loaded_at values), minus a second. -#}
+{% macro test_scope_recorded_passes() -%}
     {%- set passes = adapter.get_relation(database=target.database, schema=test_scope_schema(),
                                           identifier='test_passes') -%}
     {%- if passes is none -%}
-        {{ return(none) }}
+        {{ return({}) }}
     {%- endif -%}
     {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta',
                                           identifier='load_ledger') -%}
     {%- set query -%}
-        select cast(
-            {{ dbt.dateadd('second', -1,
-                'case when min(ledger.started_at) < runs.started_at then min(ledger.started_at) else runs.started_at end'
-                if ledger else 'runs.started_at') }}
-            as varchar(64)
+        with
+
+        runs as (
+
+            select
+                runs.invocation_id,
+                {{ dbt.dateadd('second', -1,
+                    'case when min(ledger.started_at) < runs.started_at then min(ledger.started_at) else runs.started_at end'
+                    if ledger else 'runs.started_at') }} as boundary
+            from {{ test_scope_table('build_runs') }} as runs
+            {%- if ledger %}
+            left join {{ ledger }} as ledger
+                on ledger.finished_at > {{ dbt.dateadd('second', -1, 'runs.started_at') }}
+            {%- endif %}
+            group by runs.invocation_id, runs.started_at
+
         )
+
+        select
+            passes.test_id,
+            passes.signature,
+            cast(runs.boundary as varchar(64)) as boundary
         from {{ test_scope_table('test_passes') }} as passes
-        inner join {{ test_scope_table('build_runs') }} as runs
+        inner join runs
             on passes.invocation_id = runs.invocation_id
-        {%- if ledger %}
-        left join {{ ledger }} as ledger
-            on ledger.finished_at > {{ dbt.dateadd('second', -1, 'runs.started_at') }}
-        {%- endif %}
-        where
-            passes.test_id = '{{ model.unique_id }}'
-            and passes.signature = '{{ test_scope_signature(model) }}'
-        group by runs.started_at
     {%- endset -%}
-    {%- set result = run_query(query) -%}
-    {%- if result.rows | length == 0 or result.columns[0].values()[0] is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return("cast('" ~ result.columns[0].values()[0] ~ "' as timestamp with time zone)") }}
+    {%- set recorded = {} -%}
+    {%- for row in run_query(query).rows -%}
+        {%- do recorded.update({row[0]: (row[1], row[2])}) -%}
+    {%- endfor -%}
+    {{ return(recorded) }}
 {%- endmacro %}
 
 {#- What a test's verdict depends on besides data: the test's own definition, the code of every
@@ -207,19 +243,25 @@
 
 {#- `unique_ids` and every node and source upstream of them (unique ids). -#}
 {% macro test_scope_ancestors(unique_ids) -%}
-    {%- set seen = [] -%}
+    {%- set memo = test_scope_memo() -%}
+    {%- set key = 'ancestors:' ~ unique_ids | sort | join(',') -%}
+    {%- if key in memo -%}
+        {{ return(memo[key]) }}
+    {%- endif -%}
+    {%- set seen = {} -%}
     {%- set queue = [] + unique_ids -%}
     {%- for _ in range(10000) if queue | length > 0 -%}
-        {%- set unique_id = queue.pop(0) -%}
+        {%- set unique_id = queue.pop() -%}
         {%- if unique_id not in seen -%}
-            {%- do seen.append(unique_id) -%}
+            {%- do seen.update({unique_id: true}) -%}
             {%- set upstream = graph.nodes.get(unique_id) -%}
             {%- for parent in (upstream.depends_on.nodes if upstream is not none else []) -%}
-                {%- do queue.append(parent) -%}
+                {%- if parent not in seen -%}{%- do queue.append(parent) -%}{%- endif -%}
             {%- endfor -%}
         {%- endif -%}
     {%- endfor -%}
-    {{ return(seen) }}
+    {%- do memo.update({key: seen.keys() | list}) -%}
+    {{ return(memo[key]) }}
 {%- endmacro %}
 
 {#- The sources `unique_ids` read, directly or through other models (unique ids). -#}
@@ -235,34 +277,43 @@
     sources finished (the ledger: new, replaced or emptied files), or a source row is newer (for
     sources written outside the loader). Each probe is an index range read. -#}
 {% macro test_scope_inputs_changed(unique_ids, boundary) -%}
-    {%- set probes = [] -%}
-    {%- set contracts = [] -%}
     {%- for unique_id in test_scope_upstream_sources(unique_ids) -%}
-        {%- set source_node = graph.sources.get(unique_id) -%}
-        {%- set column = source_node.get('loaded_at_field') if source_node is not none else none -%}
-        {%- if column is none -%}
-            {{ return(true) }}  {#- a source without a load time: cannot tell -#}
-        {%- endif -%}
-        {%- set relation = adapter.get_relation(database=source_node.database, schema=source_node.schema,
-                                                identifier=source_node.identifier) -%}
-        {%- if relation is not none -%}
-            {%- do probes.append('select 1 from ' ~ relation ~ ' where ' ~ adapter.quote(column) ~ ' > ' ~ boundary) -%}
-        {%- endif -%}
-        {%- if source_node.schema == 'raw' -%}
-            {%- do contracts.append("'" ~ source_node.identifier ~ "'") -%}
+        {%- if test_scope_source_changed(unique_id, boundary) -%}
+            {{ return(true) }}
         {%- endif -%}
     {%- endfor -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{#- Whether source `unique_id` changed after `boundary` (memoized for the invocation). -#}
+{% macro test_scope_source_changed(unique_id, boundary) -%}
+    {%- set memo = test_scope_memo() -%}
+    {%- set key = 'changed:' ~ unique_id ~ ':' ~ boundary -%}
+    {%- if key in memo -%}
+        {{ return(memo[key]) }}
+    {%- endif -%}
+    {%- set source_node = graph.sources.get(unique_id) -%}
+    {%- set column = source_node.get('loaded_at_field') if source_node is not none else none -%}
+    {%- set probes = [] -%}
+    {%- if column is none -%}
+        {%- do memo.update({key: true}) -%}  {#- a source without a load time: cannot tell -#}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set relation = adapter.get_relation(database=source_node.database, schema=source_node.schema,
+                                            identifier=source_node.identifier) -%}
+    {%- if relation is not none -%}
+        {%- do probes.append('select 1 from ' ~ relation ~ ' where ' ~ adapter.quote(column) ~ ' > ' ~ boundary) -%}
+    {%- endif -%}
     {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta',
                                           identifier='load_ledger') -%}
-    {%- if ledger is not none and contracts | length > 0 -%}
-        {%- do probes.append('select 1 from ' ~ ledger ~ ' where contract in (' ~ contracts | join(', ')
-                             ~ ') and finished_at > ' ~ boundary) -%}
+    {%- if ledger is not none and source_node.schema == 'raw' -%}
+        {%- do probes.append('select 1 from ' ~ ledger ~ " where contract = '" ~ source_node.identifier
+                             ~ "' and finished_at > " ~ boundary) -%}
     {%- endif -%}
-    {%- if probes | length == 0 -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- set result = run_query('select 1 where exists (' ~ probes | join(') or exists (') ~ ')') -%}
-    {{ return(result.rows | length > 0) }}
+    {%- set changed = probes | length > 0
+        and run_query('select 1 where exists (' ~ probes | join(') or exists (') ~ ')').rows | length > 0 -%}
+    {%- do memo.update({key: changed}) -%}
+    {{ return(changed) }}
 {%- endmacro %}
 
 {#- The nodes the current test reads. -#}
