@@ -1,6 +1,6 @@
 """Run the benchmarks (what ``make bench`` runs) and write ``SUMMARY.md`` beside their results.
 
-    python bench/run_all.py                 # full sizes (about 35-40 min on 2 cores), results in bench/results/
+    python bench/run_all.py                 # full sizes (about 25-30 min on 2 cores), results in bench/results/
     python bench/run_all.py --quick         # small sizes, a smoke run (about 5 min); results in a temp dir
     python bench/run_all.py --only demo     # one benchmark (repeat --only, or comma-separate, for more)
 
