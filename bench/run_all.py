@@ -172,12 +172,12 @@ def write_summary(directory: Path, runs: dict[str, dict], quick: bool) -> Path:
 
 def readme_block(summary: str) -> str:
     """What README shows of a SUMMARY.md: its date, table and machine lines."""
-    keep = [line for line in summary.splitlines()
-            if line.startswith(("|", "Date:", "Machine:"))]
-    date = [line for line in keep if line.startswith("Date:")]
-    table = [line for line in keep if line.startswith("|")]
-    machine_line = [line for line in keep if line.startswith("Machine:")]
-    return "\n".join([*date, "", *table, "", *machine_line])
+    lines = summary.splitlines()
+
+    def starting(prefix: str) -> list[str]:
+        return [line for line in lines if line.startswith(prefix)]
+
+    return "\n".join([*starting("Date:"), "", *starting("|"), "", *starting("Machine:")])
 
 
 def update_readme(summary: Path, readme: Path = README) -> bool:

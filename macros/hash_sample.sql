@@ -3,7 +3,8 @@
     md5(column) fall below a threshold. The threshold comes from the relation's size at compile
     time, so brute-force checks cost the same on 50k rows as on 1M; string comparison of
     fixed-length lowercase hex orders like the numbers, on Postgres and Redshift alike. Where the
-    warehouse cannot be asked (parse, offline compile, a relation not built yet) the fraction is `default_fraction`. -#}
+    warehouse cannot be asked (parse, offline compile, a relation not built yet) the fraction is
+    `default_fraction`. -#}
 {% macro hash_sample(column, relation, where=none, target_rows=500, default_fraction=0.00390625) -%}
     {%- set fraction = default_fraction -%}
     {%- set existing = load_relation(relation) if execute and not var('offline_compile', false) else none -%}

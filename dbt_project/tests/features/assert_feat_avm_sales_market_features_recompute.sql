@@ -1,8 +1,9 @@
 {#- Leakage and correctness check of feat_avm_sales' market features, independent of their
-    running-total implementation: for a deterministic sample of about 200 sales (80 on an incremental build; hash_sample),
-    recompute the region features by brute force (a join to every comparable sale dated strictly
-    before the sale, weights exp(-(days between) / tau)) and return the rows that disagree. A feature that
-    used a same-day or later sale, or skipped an earlier one, shows up here. -#}
+    running-total implementation: for a deterministic sample of about 200 sales (80 on an
+    incremental build; hash_sample), recompute the region features by brute force (a join to every
+    comparable sale dated strictly before the sale, weights exp(-(days between) / tau)) and return
+    the rows that disagree. A feature that used a same-day or later sale, or skipped an earlier
+    one, shows up here. -#}
 {%- set tau = feature_tau() -%}
 {#- On an incremental build (macros/test_scope.sql) the sample is drawn from the rows written since
     the test last passed, or is empty when no input changed. -#}
