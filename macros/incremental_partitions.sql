@@ -42,21 +42,24 @@
     {{ return(compile_time_values(changed_regions_query(relation))) }}
 {%- endmacro %}
 
-{#- Feature tables (int_market_day_totals, feat_avm_sales): the first sale date per region from which
-    rows must be recomputed, because a sale changed there since this model's previous run (a
-    comparable sale changes every later sale's market features in its region):
+{#- Feature, index and price-profile tables (int_market_day_totals, feat_avm_sales,
+    int_price_index_cells, int_sale_price_day_moments over int_sales_classified): the
+    first sale date per region from which rows must be recomputed, because a sale changed there
+    since this model's previous run (a comparable sale changes every later sale's market features
+    in its region; the index cells of its month change):
     - fct_sales rows recomputed since (new and re-delivered sales, and the window whose outlier
       flags fct_sales re-derives): from their date on, in synthetic regions; a real feed's region
       is recomputed whole (its files span many dates and a corrected file may drop a sale; these
       feeds are small);
     - a UK change-feed delivery (adds, changes, deletes): the UK regions whole.
-    Rows are (region_id, cutoff as text). -#}
-{% macro feature_cutoffs_query() -%}
+    Rows are (region_id, cutoff as text). `sales` is the sales relation whose changes count
+    (region_id, sale_date, dbt_updated_at): fct_sales unless given. -#}
+{% macro feature_cutoffs_query(sales=none) -%}
     with
 
     changed_sales as (
         select region_id, sale_date
-        from {{ ref('fct_sales') }}
+        from {{ sales if sales is not none else ref('fct_sales') }}
         where {{ updated_since_previous_run() }}
     ),
 
@@ -89,11 +92,11 @@
 {%- endmacro %}
 
 {#- The cutoffs as a list of [region_id, 'YYYY-MM-DD'] pairs, or none offline. -#}
-{% macro feature_cutoffs() -%}
+{% macro feature_cutoffs(sales=none) -%}
     {%- if not can_query_now() -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set result = run_query(feature_cutoffs_query()) -%}
+    {%- set result = run_query(feature_cutoffs_query(sales)) -%}
     {%- set pairs = [] -%}
     {%- for row in result.rows -%}
         {%- do pairs.append([row[0], row[1]]) -%}
@@ -101,33 +104,36 @@
     {{ return(pairs) }}
 {%- endmacro %}
 
-{#- True for the rows of (region_column, date_column) on or after their region's cutoff. -#}
-{% macro after_feature_cutoff(cutoffs, region_column, date_column) -%}
+{#- True for the rows of (region_column, date_column) on or after their region's cutoff; with
+    `monthly`, on or after the first day of the cutoff's month (whole months are recomputed). -#}
+{% macro after_feature_cutoff(cutoffs, region_column, date_column, monthly=false, sales=none) -%}
     {%- if cutoffs is none -%}
-        {{ return(date_column ~ ' >= (select cast(min(c.cutoff) as date) from (' ~ feature_cutoffs_query()
-                  ~ ') as c where c.region_id = ' ~ region_column ~ ')') }}
+        {%- set earliest = 'cast(min(c.cutoff) as date)' -%}
+        {{ return(date_column ~ ' >= (select ' ~ (month_start(earliest) if monthly else earliest) ~ ' from ('
+                  ~ feature_cutoffs_query(sales) ~ ') as c where c.region_id = ' ~ region_column ~ ')') }}
     {%- endif -%}
     {%- if cutoffs | length == 0 -%}
         {{ return('1 = 0') }}
     {%- endif -%}
     {%- set terms = [] -%}
     {%- for region_id, cutoff in cutoffs -%}
+        {%- set since = cutoff[:8] ~ '01' if monthly else cutoff -%}
         {%- do terms.append('(' ~ region_column ~ ' = ' ~ key_literal(region_id) ~ ' and ' ~ date_column
-                            ~ " >= cast('" ~ cutoff ~ "' as date))") -%}
+                            ~ " >= cast('" ~ since ~ "' as date))") -%}
     {%- endfor -%}
     {{ return('(' ~ terms | join(' or ') ~ ')') }}
 {%- endmacro %}
 
 {#- Pre-hook of the feature tables: delete the rows about to be recomputed. -#}
-{% macro delete_after_feature_cutoffs(region_column='region_id', date_column='sale_date') -%}
+{% macro delete_after_feature_cutoffs(region_column='region_id', date_column='sale_date', monthly=false, sales=none) -%}
     {%- if not is_incremental() -%}
         {{ return('') }}
     {%- endif -%}
-    {%- set cutoffs = feature_cutoffs() -%}
+    {%- set cutoffs = feature_cutoffs(sales) -%}
     {%- if cutoffs is not none and cutoffs | length == 0 -%}
         {{ return('') }}
     {%- endif -%}
-    delete from {{ this }} where {{ after_feature_cutoff(cutoffs, region_column, date_column) }}
+    delete from {{ this }} where {{ after_feature_cutoff(cutoffs, region_column, date_column, monthly, sales) }}
 {%- endmacro %}
 
 {#- The real feeds (not synthetic) in which `relations` (each with source_system and
@@ -178,4 +184,47 @@
             from {{ ref('dim_properties') }} as current_properties
             where current_properties.property_id = {{ this.identifier }}.property_id
         )
+{%- endmacro %}
+
+{#- Pre-hook of mart_alerts: delete the alerts an incremental build recomputes (see the model):
+    every market move, the price cuts of the listings recomputed since, the suspicious sales from
+    each region's cutoff month on and the fast flips from its cutoff day on. -#}
+{% macro delete_recomputed_alerts() -%}
+    {%- if not is_incremental() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set cutoffs = feature_cutoffs() -%}
+    delete from {{ this }}
+    where
+        alert_type = 'market_move'
+        or (
+            alert_type = 'price_cut'
+            and subject_id in (select listing_id from {{ ref('fct_listings') }} where {{ updated_since_previous_run() }})
+        )
+        or (
+            alert_type = 'suspicious_sale'
+            and {{ after_feature_cutoff(cutoffs, 'region_id', 'detected_for_date', monthly=true) }}
+        )
+        or (
+            alert_type = 'fast_flip'
+            and {{ after_feature_cutoff(cutoffs, 'region_id', 'detected_for_date') }}
+        )
+{%- endmacro %}
+
+{#- int_market_month_listings: the first month to recompute, as a SQL date expression: the month
+    of the earliest listed_date among the listings fct_listings recomputed since this model's
+    previous run (every month a listing counts in, listed, left inventory or sold, is on or after
+    its listed month, before and after the change), or null when none changed (nothing to
+    recompute); a subquery offline. -#}
+{% macro listing_month_cutoff() -%}
+    {%- set query -%}
+        select {{ month_start('min(listed_date)') }}
+        from {{ ref('fct_listings') }}
+        where {{ updated_since_previous_run() }}
+    {%- endset -%}
+    {%- if not can_query_now() -%}
+        {{ return('(' ~ query ~ ')') }}
+    {%- endif -%}
+    {%- set value = run_query(query).columns[0].values()[0] -%}
+    {{ return('cast(null as date)' if value is none else "cast('" ~ value ~ "' as date)") }}
 {%- endmacro %}

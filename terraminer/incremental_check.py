@@ -30,14 +30,19 @@ INCREMENTAL_MODELS: dict[str, tuple[list[str], list[str]]] = {
     "int_listings_summarized": (["listing_id"], []),
     "fct_listings": (["listing_id"], []),
     "int_sales_classified": (["sale_id"], []),
+    "int_sale_price_day_moments": (["region_id", "sale_date"], []),
     # fct_sales re-derives the outlier flags of the sales within incremental_lookback_days of its
     # watermark only (by design: the region-year profile moves a little with every day of sales);
     # everything else must match
     "fct_sales": (["sale_id"], ["price_zscore", "is_outlier", "outlier_reason"]),
     "int_properties_unioned": (["property_id"], []),
     "int_market_day_totals": (["group_kind", "group_id", "sale_date"], []),
+    "int_price_index_cells": (["region_id", "sale_month", "method", "submarket_id", "property_type"], []),
+    "int_market_month_sales": (["region_id", "sale_month"], []),
+    "int_market_month_listings": (["region_id", "activity_month"], []),
     "feat_avm_sales": (["sale_id"], []),
     "int_property_features": (["property_id"], []),
+    "mart_alerts": (["alert_id"], []),
 }
 
 _NUMERIC = {"numeric", "double precision", "real", "bigint", "integer", "smallint"}

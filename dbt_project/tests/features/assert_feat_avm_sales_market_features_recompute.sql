@@ -1,9 +1,10 @@
 {#- Leakage and correctness check of feat_avm_sales' market features, independent of their
-    running-total implementation: for a deterministic sample of about 200 sales (80 on an
+    running-total implementation: for a deterministic sample of about 500 sales (200 on an
     incremental build; hash_sample), recompute the region features by brute force (a join to every
-    comparable sale dated strictly before the sale, weights exp(-(days between) / tau)) and return
-    the rows that disagree. A feature that used a same-day or later sale, or skipped an earlier
-    one, shows up here. -#}
+    earlier day's comparable sales, weights exp(-(days between) / tau), with no running totals)
+    and return the rows that disagree. A feature that used a same-day or later sale, or skipped an
+    earlier one, shows up here. The comparables of a day share their weight, so they are counted
+    and summed per day first: the join is sample x days, not sample x sales. -#}
 {%- set tau = feature_tau() -%}
 {#- On an incremental build (macros/test_scope.sql) the sample is drawn from the rows written since
     the test last passed, or is empty when no input changed. -#}
@@ -20,9 +21,9 @@ sampled as (
     {%- elif boundary is not none %}
     where
         loaded_at > {{ boundary }}
-        and {{ hash_sample('sale_id', ref('feat_avm_sales'), where='loaded_at > ' ~ boundary, target_rows=80) }}
+        and {{ hash_sample('sale_id', ref('feat_avm_sales'), where='loaded_at > ' ~ boundary, target_rows=200) }}
     {%- else %}
-    where {{ hash_sample('sale_id', ref('feat_avm_sales'), target_rows=200) }}
+    where {{ hash_sample('sale_id', ref('feat_avm_sales'), target_rows=500) }}
     {%- endif %}
 
 ),
@@ -43,21 +44,34 @@ comparables as (
 
 ),
 
+comparable_days as (
+
+    select
+        region_id,
+        sale_date,
+        count(*) as comparables_count,
+        sum(log_ppsf) as sum_log_ppsf
+    from comparables
+    group by region_id, sale_date
+
+),
+
 pairs as (
 
     select
         sampled.sale_id,
-        comparables.sale_date,
-        comparables.log_ppsf,
+        comparable_days.sale_date,
+        comparable_days.comparables_count,
+        comparable_days.sum_log_ppsf,
         exp(
-            -1 * cast({{ dbt.datediff('comparables.sale_date', 'sampled.sale_date', 'day') }} as {{ dbt.type_float() }})
+            -1 * cast({{ dbt.datediff('comparable_days.sale_date', 'sampled.sale_date', 'day') }} as {{ dbt.type_float() }})
             / {{ tau }}
         ) as weight
     from sampled
-    inner join comparables
+    inner join comparable_days
         on
-            sampled.region_id = comparables.region_id
-            and sampled.sale_date > comparables.sale_date
+            sampled.region_id = comparable_days.region_id
+            and sampled.sale_date > comparable_days.sale_date
 
 ),
 
@@ -65,8 +79,8 @@ recomputed as (
 
     select
         sale_id,
-        sum(weight) as prior_sales_ew,
-        sum(weight * log_ppsf) as weighted_log_ppsf,
+        sum(weight * comparables_count) as prior_sales_ew,
+        sum(weight * sum_log_ppsf) as weighted_log_ppsf,
         max(sale_date) as last_comparable_date
     from pairs
     group by sale_id

@@ -1,5 +1,5 @@
 {#- TerraMiner's own monthly house price index per region, composition-adjusted:
-    1. arm's-length, non-outlier residential sales only;
+    1. arm's-length, non-outlier residential sales only (fct_sales' flags);
     2. each sale's log "measure" is log(price / reference appraisal) where the assessor roll gives
        one (a sale price appraisal ratio, SPAR, index: the appraisal holds the property's quality
        constant), else log(price per sqft), else log(price);
@@ -12,19 +12,16 @@
        (sum of the month's residuals + k * neighbour mean) / (month's sales + k). A month with
        thousands of sales keeps its own value, one with thirty gets about a three-month average;
        published when the month and its neighbours hold var('index_min_window_sales') sales;
-    5. exp(mean residual) is indexed to 100 at each region's first published month. -#}
+    5. exp(mean residual) is indexed to 100 at each region's first published month.
+    Steps 1-3 read the per-month cell counts and sums of int_price_index_cells (incremental): a
+    month's residual sum is the sum over its cells of (sum of measures - sales x cell mean), so
+    this model never rescans the sales. -#}
 {%- set min_cell_sales = 5 -%}
 with
 
-sales as (
+cells as (
 
-    select * from {{ ref('int_sales_flagged') }}
-    where
-        is_arms_length
-        and not is_outlier
-        and is_residential
-        and sale_price > 0
-        and region_id is not null
+    select * from {{ ref('int_price_index_cells') }}
 
 ),
 
@@ -34,74 +31,37 @@ window_weights as (
 
 ),
 
-measured as (
-
-    select
-        region_id,
-        submarket_id,
-        property_type,
-        sale_month,
-        case
-            when reference_assessed_value > 0 then 'spar'
-            when living_sqft > 0 then 'price_per_sqft'
-            else 'price'
-        end as method,
-        ln(
-            cast(sale_price as {{ dbt.type_float() }})
-            / cast(
-                case
-                    when reference_assessed_value > 0 then reference_assessed_value
-                    when living_sqft > 0 then living_sqft
-                    else 1
-                end as {{ dbt.type_float() }}
-            )
-        ) as log_measure
-    from sales
-
-),
-
-cells as (
+cell_means as (
 
     select
         region_id,
         method,
-        coalesce(submarket_id, '') as submarket_id,
+        submarket_id,
         property_type,
-        avg(log_measure) as cell_mean,
-        count(*) as cell_sales
-    from measured
-    group by region_id, method, coalesce(submarket_id, ''), property_type
-
-),
-
-residuals as (
-
-    select
-        measured.region_id,
-        measured.sale_month,
-        measured.method,
-        measured.log_measure - cells.cell_mean as log_residual
-    from measured
-    inner join cells
-        on
-            measured.region_id = cells.region_id
-            and measured.method = cells.method
-            and coalesce(measured.submarket_id, '') = cells.submarket_id
-            and measured.property_type = cells.property_type
-    where cells.cell_sales >= {{ min_cell_sales }}
+        sum(sum_log_measure) / sum(sales_count) as cell_mean,
+        sum(sales_count) as cell_sales
+    from cells
+    group by region_id, method, submarket_id, property_type
 
 ),
 
 monthly as (
 
     select
-        region_id,
-        sale_month,
-        count(*) as sales_count,
-        sum(log_residual) as sum_log_residual,
-        max(case when method = 'spar' then 1 else 0 end) as uses_spar
-    from residuals
-    group by region_id, sale_month
+        cells.region_id,
+        cells.sale_month,
+        sum(cells.sales_count) as sales_count,
+        sum(cells.sum_log_measure - cells.sales_count * cell_means.cell_mean) as sum_log_residual,
+        max(case when cells.method = 'spar' then 1 else 0 end) as uses_spar
+    from cells
+    inner join cell_means
+        on
+            cells.region_id = cell_means.region_id
+            and cells.method = cell_means.method
+            and cells.submarket_id = cell_means.submarket_id
+            and cells.property_type = cell_means.property_type
+    where cell_means.cell_sales >= {{ min_cell_sales }}
+    group by cells.region_id, cells.sale_month
 
 ),
 

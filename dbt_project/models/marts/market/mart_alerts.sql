@@ -7,7 +7,33 @@
       of its region-month median price per sqft (high below a tenth of it);
     - fast_flip: an arm's-length resale of the same property within var('alert_flip_max_days') days
       at least var('alert_flip_min_gain') above the previous arm's-length price (high from +50 %);
-      same-day "resales" are multi-unit records of one deal, not flips. -#}
+      same-day "resales" are multi-unit records of one deal, not flips.
+    Incremental: the pre-hook (delete_recomputed_alerts) deletes what a daily build can change and
+    the model inserts it again: every market move (a handful of index months), the price cuts of
+    the listings fct_listings recomputed since this model's previous run, and the suspicious sales
+    and fast flips of each region from its sale cutoff on (feature_cutoffs: the month of the cutoff
+    for suspicious sales, whose region-month median moves with every sale of the month; the day
+    for flips, whose previous sale may come from before the cutoff and is read from all the sales
+    of the properties involved). -#}
+{%- set platform_config = {'dist': 'even', 'sort': ['detected_for_date']} if target.type == 'redshift' else {
+    'indexes': [
+        {'columns': ['alert_id'], 'unique': true},
+        {'columns': ['region_id', 'detected_for_date']},
+        {'columns': ['subject_id']},
+    ],
+} -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook=["{{ delete_recomputed_alerts() }}"],
+        **platform_config
+    )
+}}
+-- depends_on: {{ ref('regions') }}
+-- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
+{%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
 with
 
 index_values as (
@@ -20,27 +46,44 @@ index_values as (
 listings as (
 
     select * from {{ ref('fct_listings') }}
+    {%- if is_incremental() %}
+    where {{ updated_since_previous_run() }}
+    {%- endif %}
 
 ),
 
-sales as (
+recent_sales as (
 
     select
         sale_id,
         property_id,
         region_id,
-        currency_code,
         non_arms_length_reason,
-        sale_price,
         price_per_sqft,
         is_arms_length,
         is_residential,
         sale_date,
         sale_month
     from {{ ref('fct_sales') }}
+    {%- if is_incremental() %}
+    where {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', monthly=true) }}
+    {%- endif %}
 
 ),
 
+{% if is_incremental() -%}
+flip_properties as (
+
+    select distinct property_id
+    from {{ ref('fct_sales') }}
+    where
+        is_arms_length
+        and sale_price > 0
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date') }}
+
+),
+
+{% endif -%}
 market_medians as (
 
     select * from {{ ref('mart_market_monthly') }}
@@ -114,7 +157,7 @@ suspicious_sales as (
         || cast(cast(100 * sales.price_per_sqft / market_medians.median_price_per_sqft as numeric(8, 1)) as varchar(16))
         || '% of the region-month median price per sqft' as message,
         sales.sale_date as detected_for_date
-    from sales
+    from recent_sales as sales
     inner join market_medians
         on
             sales.region_id = market_medians.region_id
@@ -145,8 +188,13 @@ arms_length_sales as (
             partition by property_id
             order by sale_date, sale_id
         ) as previous_sale_date
-    from sales
-    where is_arms_length and sale_price > 0
+    from {{ ref('fct_sales') }}
+    where
+        is_arms_length
+        and sale_price > 0
+    {% if is_incremental() %}
+        and property_id in (select flip_properties.property_id from flip_properties)
+    {% endif %}
 
 ),
 
@@ -171,6 +219,9 @@ fast_flips as (
         previous_sale_date is not null
         and {{ dbt.datediff('previous_sale_date', 'sale_date', 'day') }} between 1 and {{ var('alert_flip_max_days') }}
         and sale_price >= (1 + {{ var('alert_flip_min_gain') }}) * previous_sale_price
+    {% if is_incremental() %}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date') }}
+    {% endif %}
 
 ),
 

@@ -5,36 +5,34 @@
     - median days on market of the listings sold in the month;
     - active listings at month end (listed, not yet pending / sold / withdrawn) and months of
       supply = active listings / the month's sales.
-    Each median is its own aggregation step (Redshift requires the sort-based aggregates of one
-    SELECT to share their ORDER BY). -#}
+    The sales side comes per region-month from int_market_month_sales, the listing side from
+    int_market_month_listings (both incremental by month, each median in its own aggregation step
+    for Redshift); this model joins a few hundred rows. -#}
 with
 
-sales as (
+month_sales as (
 
     select
         region_id,
-        sale_month,
-        sale_price,
-        price_per_sqft,
-        is_arms_length,
-        is_outlier,
-        is_residential
-    from {{ ref('fct_sales') }}
-    where region_id is not null
+        sale_month as activity_month,
+        transfers_count,
+        sales_count,
+        median_sale_price,
+        median_price_per_sqft
+    from {{ ref('int_market_month_sales') }}
 
 ),
 
-listings as (
+month_listings as (
 
     select
         region_id,
-        listed_date,
-        inventory_exit_date,
-        sold_at,
-        is_sold,
-        days_on_market
-    from {{ ref('fct_listings') }}
-    where region_id is not null
+        activity_month,
+        new_listings_count,
+        exits_count,
+        sold_listings_count,
+        median_days_on_market
+    from {{ ref('int_market_month_listings') }}
 
 ),
 
@@ -50,107 +48,10 @@ regions as (
 
 ),
 
-market_sales as (
-
-    select
-        region_id,
-        sale_month,
-        sale_price,
-        price_per_sqft
-    from sales
-    where
-        is_arms_length
-        and not is_outlier
-        and is_residential
-
-),
-
-transfer_counts as (
-
-    select
-        region_id,
-        sale_month as activity_month,
-        count(*) as transfers_count,
-        sum(case when is_arms_length and not is_outlier and is_residential then 1 else 0 end) as sales_count
-    from sales
-    group by region_id, sale_month
-
-),
-
-median_prices as (
-
-    select
-        region_id,
-        sale_month as activity_month,
-        {{ median('sale_price') }} as median_sale_price
-    from market_sales
-    group by region_id, sale_month
-
-),
-
-median_price_per_sqft as (
-
-    select
-        region_id,
-        sale_month as activity_month,
-        {{ median('price_per_sqft') }} as median_price_per_sqft
-    from market_sales
-    where price_per_sqft is not null
-    group by region_id, sale_month
-
-),
-
 listing_regions as (
 
     select distinct region_id
-    from listings
-
-),
-
-new_listings as (
-
-    select
-        region_id,
-        {{ month_start('listed_date') }} as activity_month,
-        count(*) as new_listings_count
-    from listings
-    group by region_id, {{ month_start('listed_date') }}
-
-),
-
-inventory_exits as (
-
-    select
-        region_id,
-        {{ month_start('inventory_exit_date') }} as activity_month,
-        count(*) as exits_count
-    from listings
-    where inventory_exit_date is not null
-    group by region_id, {{ month_start('inventory_exit_date') }}
-
-),
-
-sold_listings as (
-
-    select
-        region_id,
-        {{ month_start('sold_at') }} as activity_month,
-        count(*) as sold_listings_count
-    from listings
-    where is_sold
-    group by region_id, {{ month_start('sold_at') }}
-
-),
-
-median_days_on_market as (
-
-    select
-        region_id,
-        {{ month_start('sold_at') }} as activity_month,
-        {{ median('days_on_market') }} as median_days_on_market
-    from listings
-    where is_sold
-    group by region_id, {{ month_start('sold_at') }}
+    from month_listings
 
 ),
 
@@ -159,22 +60,12 @@ activity_months as (
     select
         region_id,
         activity_month
-    from transfer_counts
+    from month_sales
     union all
     select
         region_id,
         activity_month
-    from new_listings
-    union all
-    select
-        region_id,
-        activity_month
-    from inventory_exits
-    union all
-    select
-        region_id,
-        activity_month
-    from sold_listings
+    from month_listings
 
 ),
 
@@ -192,8 +83,8 @@ inventory as (
     select
         months.region_id,
         months.activity_month,
-        coalesce(new_listings.new_listings_count, 0) as new_listings_count,
-        sum(coalesce(new_listings.new_listings_count, 0) - coalesce(inventory_exits.exits_count, 0)) over (
+        coalesce(month_listings.new_listings_count, 0) as new_listings_count,
+        sum(coalesce(month_listings.new_listings_count, 0) - coalesce(month_listings.exits_count, 0)) over (
             partition by months.region_id
             order by months.activity_month
             rows between unbounded preceding and current row
@@ -201,14 +92,10 @@ inventory as (
     from months
     inner join listing_regions
         on months.region_id = listing_regions.region_id
-    left join new_listings
+    left join month_listings
         on
-            months.region_id = new_listings.region_id
-            and months.activity_month = new_listings.activity_month
-    left join inventory_exits
-        on
-            months.region_id = inventory_exits.region_id
-            and months.activity_month = inventory_exits.activity_month
+            months.region_id = month_listings.region_id
+            and months.activity_month = month_listings.activity_month
 
 ),
 
@@ -218,34 +105,26 @@ joined as (
         months.region_id,
         months.activity_month,
         regions.currency_code,
-        coalesce(transfer_counts.transfers_count, 0) as transfers_count,
-        coalesce(transfer_counts.sales_count, 0) as sales_count,
-        median_prices.median_sale_price,
-        median_price_per_sqft.median_price_per_sqft,
+        coalesce(month_sales.transfers_count, 0) as transfers_count,
+        coalesce(month_sales.sales_count, 0) as sales_count,
+        month_sales.median_sale_price,
+        month_sales.median_price_per_sqft,
         year_ago.median_sale_price as year_ago_median_sale_price,
         inventory.new_listings_count,
         case
-            when listing_regions.region_id is not null then coalesce(sold_listings.sold_listings_count, 0)
+            when listing_regions.region_id is not null then coalesce(month_listings.sold_listings_count, 0)
         end as sold_listings_count,
-        median_days_on_market.median_days_on_market,
+        month_listings.median_days_on_market,
         inventory.active_listings_count,
         computed_index.index_value as terraminer_index_value
     from months
     left join regions
         on months.region_id = regions.region_id
-    left join transfer_counts
+    left join month_sales
         on
-            months.region_id = transfer_counts.region_id
-            and months.activity_month = transfer_counts.activity_month
-    left join median_prices
-        on
-            months.region_id = median_prices.region_id
-            and months.activity_month = median_prices.activity_month
-    left join median_price_per_sqft
-        on
-            months.region_id = median_price_per_sqft.region_id
-            and months.activity_month = median_price_per_sqft.activity_month
-    left join median_prices as year_ago
+            months.region_id = month_sales.region_id
+            and months.activity_month = month_sales.activity_month
+    left join month_sales as year_ago
         on
             months.region_id = year_ago.region_id
             and year_ago.activity_month = {{ dbt.dateadd('month', -12, 'months.activity_month') }}
@@ -255,14 +134,10 @@ joined as (
         on
             months.region_id = inventory.region_id
             and months.activity_month = inventory.activity_month
-    left join sold_listings
+    left join month_listings
         on
-            months.region_id = sold_listings.region_id
-            and months.activity_month = sold_listings.activity_month
-    left join median_days_on_market
-        on
-            months.region_id = median_days_on_market.region_id
-            and months.activity_month = median_days_on_market.activity_month
+            months.region_id = month_listings.region_id
+            and months.activity_month = month_listings.activity_month
     left join computed_index
         on
             months.region_id = computed_index.region_id
