@@ -189,6 +189,13 @@ class Contract(_Strict):
     format: Format
     columns: list[Column] = Field(min_length=1)
     key: list[str] = Field(default_factory=list)
+    index_key: bool = Field(
+        False,
+        description="btree index on the key in the raw table (Postgres). Staging drops a re-delivered row "
+        "by looking its key up among earlier deliveries; a daily incremental build makes that lookup for "
+        "every new row, which without the index hashes the whole raw table each time. It costs load speed, "
+        "so set it on the feeds delivered every day.",
+    )
     load: Load
     schema_evolution: SchemaEvolution = SchemaEvolution()
     reject_threshold: float = Field(0.05, ge=0, le=1, description="share of rejected rows that refuses a file")
@@ -208,6 +215,8 @@ class Contract(_Strict):
             unknown = [k for k in values if k not in names]
             if unknown:
                 raise ValueError(f"{field} names unknown columns {unknown}")
+        if self.index_key and not self.key:
+            raise ValueError("index_key needs a key")
         if self.load.mode == "merge":
             if not self.key:
                 raise ValueError("mode merge needs a key")

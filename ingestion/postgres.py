@@ -162,6 +162,16 @@ class PostgresWriter:
 
     def ensure_table(self, contract: Contract) -> None:
         """Create (or add new contract columns to) the raw table; call under the table lock."""
+        self._ensure_columns(contract)
+        if contract.index_key and contract.load.mode != "merge":  # merge tables have a unique key index
+            self.conn.execute(
+                sql.SQL("create index if not exists {} on {} ({})").format(
+                    sql.Identifier(f"{contract.raw_table}__key_idx"), q("raw", contract.raw_table),
+                    sql.SQL(", ").join(map(sql.Identifier, contract.key)),
+                )
+            )
+
+    def _ensure_columns(self, contract: Contract) -> None:
         tables = [contract.raw_table]
         if contract.load.mode == "merge":
             tables.append(contract.changes_table)

@@ -186,6 +186,16 @@
         )
 {%- endmacro %}
 
+{#- Post-hook of snap_properties (Postgres): a partial index of the current versions of real-feed
+    properties, the rows snapshot_close_removed_properties() checks, so that check does not scan
+    every current synthetic version. -#}
+{% macro snapshot_real_current_index() -%}
+    {%- if target.type == 'postgres' -%}
+        create index if not exists snap_properties_real_current_idx on {{ this }} (property_id)
+        where dbt_valid_to is null and source_system != 'synthetic'
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Pre-hook of mart_alerts: delete the alerts an incremental build recomputes (see the model):
     every market move, the price cuts of the listings recomputed since, the suspicious sales from
     each region's cutoff month on and the fast flips from its cutoff day on. -#}

@@ -2,8 +2,8 @@
 {#- SCD2 history of property attributes: a new version whenever an attribute that describes the
     dwelling or its location changes (check strategy on those columns).
     Incremental like its source: once the snapshot exists, it compares only the properties whose
-    dim_properties row was recomputed since the snapshot's previous run (dbt_updated_at), not a
-    million unchanged rows. Properties
+    dim_properties row was recomputed since the snapshot's previous run (dbt_updated_at) with their
+    current versions (macros/snapshots.sql), not a million unchanged rows. Properties
     that left dim_properties (the real feeds: a corrected file or the UK change feed can remove
     one; synthetic parcels stay) are closed by the post-hook, which is what hard_deletes would do
     on a full comparison. -#}
@@ -21,6 +21,8 @@
             "{{ snapshot_close_removed_properties() }}",
             "{{ 'create index if not exists snap_properties_current_idx on ' ~ this ~ ' (property_id, dbt_valid_to)' if target.type == 'postgres' else '' }}",
             "{{ 'create index if not exists snap_properties_loaded_idx on ' ~ this ~ ' (loaded_at)' if target.type == 'postgres' else '' }}",
+            "{{ 'create index if not exists snap_properties_scd_idx on ' ~ this ~ ' (dbt_scd_id)' if target.type == 'postgres' else '' }}",
+            "{{ snapshot_real_current_index() }}",
         ],
         meta={'test_scope_column': 'loaded_at'},
     )

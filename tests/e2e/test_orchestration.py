@@ -147,6 +147,15 @@ def test_weekly_full_test_schedule_runs_every_test_over_every_row(defs):
         args = _build_args(DbtBuildConfig(**op_config["config"]))
         assert json.loads(args[args.index("--vars") + 1]) == {"test_scope": "full"}
         assert "--full-refresh" not in args
+        assert "--exclude-resource-type" not in args  # the weekly run includes the unit tests
+
+
+def test_scheduled_builds_leave_unit_tests_to_ci():
+    from orchestration.assets.dbt import DbtBuildConfig, _build_args
+
+    args = _build_args(DbtBuildConfig())
+    assert args[0] == "build" and args[args.index("--exclude-resource-type") + 1] == "unit_test"
+    assert "--exclude-resource-type" not in _build_args(DbtBuildConfig(unit_tests=True))
 
 
 def test_lineage_connects_every_raw_asset_to_the_valuation_mart(defs):

@@ -163,6 +163,16 @@ def test_jsonl_feed_with_bad_lines(db, tmp_path):
     reasons = [r[0] for r in db.rows("select reason from ingestion_meta.rejected_rows order by line_number")]
     assert reasons[0].startswith("invalid JSON") and reasons[1].startswith("expected a JSON object")
     assert "numeric" in reasons[2]
+    # a daily feed (index_key in its contract) gets a btree index on its key for staging's dedupe lookup
+    index = "select indexdef from pg_indexes where schemaname = 'raw' and indexname = %s"
+    assert "(event_id)" in db.scalar(index, ("mls__listing_events__key_idx",))
+
+
+def test_key_index_only_where_the_contract_asks(db, tmp_path):
+    put(tmp_path, "king_county/sales/2024/01/01/a.csv", KC_HEADER + kc_row(1))
+    run(db, tmp_path, "king_county__sales")
+    indexes = db.rows("select indexdef from pg_indexes where schemaname = 'raw' and tablename = 'king_county__sales'")
+    assert len(indexes) == 1 and "brin" in indexes[0][0]  # loads stay append-only fast
 
 
 UK_ROW = '"{{{tid}}}","{price}","2025-01-15 00:00","PO30 1AA","T","N","F","1","","HIGH ST","","NEWPORT","ISLE OF WIGHT","ISLE OF WIGHT","A","{status}"\n'

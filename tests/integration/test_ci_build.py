@@ -30,5 +30,8 @@ def test_dbt_build_on_the_ci_target_then_offline_redshift_compile(tmp_path):
     assert (errors, skipped) == (0, 0)
     assert passed + warned + no_op == total
     assert passed >= 300, f"the build ran only {total} nodes"  # models, seeds, snapshot, data and unit tests
+    # CI is where the dbt unit tests run (scheduled builds leave them out: orchestration/assets/dbt.py)
+    finished = re.findall(r"Finished running .*?(\d+) data tests?, (\d+) unit tests?", output)
+    assert finished and int(finished[-1][0]) >= 120 and int(finished[-1][1]) >= 10, finished
     assert "redshift: compiled SQL is portable" in output
     print(f"dbt build on ci: PASS={passed} WARN={warned} NO-OP={no_op} TOTAL={total}")

@@ -49,6 +49,7 @@ def test_a_good_contract_loads(tmp_path):
         (("mode: replace_file", "mode: merge"), "load"),
         (("landing_prefix: demo/things/", "landing_prefix: things/"), "(top level)"),
         (("key: [thing_id]", "key: [nope]"), "(top level)"),
+        (("key: [thing_id]", "index_key: true"), "(top level)"),
         (("format: {type: csv}", "format: {type: csv, delimiter: ';;'}"), "format.delimiter"),
         (("description: test", "description: test\n    surprise: 1"), "surprise"),
     ],
