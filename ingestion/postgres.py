@@ -162,16 +162,6 @@ class PostgresWriter:
 
     def ensure_table(self, contract: Contract) -> None:
         """Create (or add new contract columns to) the raw table; call under the table lock."""
-        self._ensure_columns(contract)
-        if contract.index_key and contract.load.mode != "merge":  # merge tables have a unique key index
-            self.conn.execute(
-                sql.SQL("create index if not exists {} on {} ({})").format(
-                    sql.Identifier(f"{contract.raw_table}__key_idx"), q("raw", contract.raw_table),
-                    sql.SQL(", ").join(map(sql.Identifier, contract.key)),
-                )
-            )
-
-    def _ensure_columns(self, contract: Contract) -> None:
         tables = [contract.raw_table]
         if contract.load.mode == "merge":
             tables.append(contract.changes_table)
@@ -219,6 +209,17 @@ class PostgresWriter:
                         f"raw.{table}.{col.name} is {have} but the contract says {col.type}: "
                         "migrate the column (alter table) or revert the contract"
                     )
+
+    def ensure_key_index(self, contract: Contract) -> None:
+        """The btree index on the key a contract asks for (``index_key``); call under the table lock.
+        Merge tables have their unique key index already."""
+        if contract.index_key and contract.load.mode != "merge":
+            self.conn.execute(
+                sql.SQL("create index if not exists {} on {} ({})").format(
+                    sql.Identifier(f"{contract.raw_table}__key_idx"), q("raw", contract.raw_table),
+                    sql.SQL(", ").join(map(sql.Identifier, contract.key)),
+                )
+            )
 
     # ------------------------------------------------------------------ ledger
     def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:
