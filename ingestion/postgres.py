@@ -210,16 +210,30 @@ class PostgresWriter:
                         "migrate the column (alter table) or revert the contract"
                     )
 
-    def ensure_key_index(self, contract: Contract) -> None:
+    def ensure_key_index(self, contract: Contract) -> bool:
         """The btree index on the key a contract asks for (``index_key``); call under the table lock.
-        Merge tables have their unique key index already."""
-        if contract.index_key and contract.load.mode != "merge":
-            self.conn.execute(
-                sql.SQL("create index if not exists {} on {} ({})").format(
-                    sql.Identifier(f"{contract.raw_table}__key_idx"), q("raw", contract.raw_table),
-                    sql.SQL(", ").join(map(sql.Identifier, contract.key)),
-                )
+        Merge tables have their unique key index already. Only the table's owner may create an index:
+        when the index is missing and this role does not own the table (tables the admin created,
+        loaded as terraminer_loader), loading goes on without it and this returns False."""
+        if not contract.index_key or contract.load.mode == "merge":
+            return True
+        name = f"{contract.raw_table}__key_idx"
+        row = self.conn.execute(
+            "select to_regclass(format('%%I.%%I', 'raw', %s::text)) is not null, "
+            "pg_has_role(current_user, c.relowner, 'USAGE') "
+            "from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'raw' and c.relname = %s",
+            (name, contract.raw_table),
+        ).fetchone()
+        if row is None or row[0]:  # no table (nothing loaded yet) or the index exists
+            return True
+        if not row[1]:
+            return False
+        self.conn.execute(
+            sql.SQL("create index if not exists {} on {} ({})").format(
+                sql.Identifier(name), q("raw", contract.raw_table), sql.SQL(", ").join(map(sql.Identifier, contract.key))
             )
+        )
+        return True
 
     # ------------------------------------------------------------------ ledger
     def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:

@@ -3,12 +3,15 @@ CLI (``terraminer ingest``), Dagster assets and benchmarks."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ingestion.contract import Contract
 from ingestion.landing import Landing, LandingObject
 from ingestion.postgres import META_SCHEMA, FileResult, PostgresWriter
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -105,7 +108,10 @@ def ensure_key_indexes(writer: PostgresWriter, contracts: dict[str, Contract]) -
                 writer.conn.execute(
                     "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"terraminer:raw.{contract.name}",)
                 )
-                writer.ensure_key_index(contract)
+                created = writer.ensure_key_index(contract)
+            if not created:
+                log.warning("raw.%s has no key index and this role does not own the table, so daily dbt builds "
+                            "read it slower: run `terraminer ingest` once as its owner (the admin)", contract.raw_table)
 
 
 def discover(
