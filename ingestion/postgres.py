@@ -210,6 +210,10 @@ class PostgresWriter:
                         "migrate the column (alter table) or revert the contract"
                     )
 
+    def lock_table(self, contract: Contract) -> None:
+        """Serialise work on a contract's raw table (loads, DDL) until the current transaction ends."""
+        self.conn.execute("select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"terraminer:raw.{contract.name}",))
+
     def ensure_key_index(self, contract: Contract) -> bool:
         """The btree index on the key a contract asks for (``index_key``); call under the table lock.
         Merge tables have their unique key index already. Only the table's owner may create an index:
@@ -268,9 +272,7 @@ class PostgresWriter:
         started = time.perf_counter()
         result = FileResult(contract.name, obj.key, obj.version, "skipped")
         with self.conn.transaction():
-            self.conn.execute(
-                "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"terraminer:raw.{contract.name}",)
-            )
+            self.lock_table(contract)
             rows = self.conn.execute(
                 f"select load_id, file_version, status, contract_fingerprint from {META_SCHEMA}.load_ledger "
                 "where contract = %s and file_key = %s and superseded_at is null",

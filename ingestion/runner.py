@@ -89,9 +89,7 @@ def ensure_raw_tables(writer: PostgresWriter | RedshiftLoader, contracts: dict[s
     for contract in contracts.values():
         try:
             with writer.conn.transaction():
-                writer.conn.execute(
-                    "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"terraminer:raw.{contract.name}",)
-                )
+                writer.lock_table(contract)
                 writer.ensure_table(contract)
         except _Refusal:
             continue
@@ -105,9 +103,7 @@ def ensure_key_indexes(writer: PostgresWriter, contracts: dict[str, Contract]) -
     for contract in contracts.values():
         if contract.index_key:
             with writer.conn.transaction():
-                writer.conn.execute(
-                    "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"terraminer:raw.{contract.name}",)
-                )
+                writer.lock_table(contract)
                 created = writer.ensure_key_index(contract)
             if not created:
                 log.warning("raw.%s has no key index and this role does not own the table, so daily dbt builds "
