@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=12, help="slowest nodes of each build to print")
     args = parser.parse_args(argv)
 
+    from core.settings import project_dir
+    from core.warehouse import connect
     from terraminer.ci import _bin, dbt_env, temp_stack
-    from terraminer.settings import project_dir
-    from terraminer.warehouse import connect
 
     scale = scale_for(args.sales, args.days)
     new_day = START + dt.timedelta(days=args.days)

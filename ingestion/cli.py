@@ -7,14 +7,14 @@ import time
 
 import psycopg
 
+from core.errors import TerraMinerError
+from core.settings import Settings
+from core.warehouse import open_loader
 from ingestion.contract import load_contracts
 from ingestion.landing import open_landing
 from ingestion.parsing import printable
 from ingestion.postgres import FileResult
 from ingestion.runner import PendingFile, ingest
-from terraminer.errors import TerraMinerError
-from terraminer.settings import Settings
-from terraminer.warehouse import open_loader
 
 
 class Progress:

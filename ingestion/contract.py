@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from terraminer.errors import TerraMinerError
+from core.errors import TerraMinerError
 
 CONTRACTS_DIR = Path(__file__).parent / "contracts"
 NAME_RE = r"^[a-z][a-z0-9_]*__[a-z][a-z0-9_]*$"

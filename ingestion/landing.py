@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import urlparse
 
-from terraminer.errors import TerraMinerError
+from core.errors import TerraMinerError
 
 _CHUNK = 1 << 20
 

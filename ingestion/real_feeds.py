@@ -20,7 +20,7 @@ class RealFile:
 
 
 def default_data_dir() -> Path:
-    from terraminer.settings import project_dir
+    from core.settings import project_dir
 
     return project_dir().parent / "shared" / "data"
 

@@ -79,6 +79,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, BinaryIO, NamedTuple
 
+from core.errors import TerraMinerError
 from ingestion.contract import Column, Contract
 from ingestion.landing import Landing, LandingObject
 from ingestion.parsing import (
@@ -97,7 +98,6 @@ from ingestion.parsing import (
     parse_parquet,
 )
 from ingestion.postgres import META_SCHEMA, REJECT_ALLOWANCE, FileResult, PostgresWriter
-from terraminer.errors import TerraMinerError
 
 RAW_SCHEMA = "raw"
 MAX_ERRORS = 100_000  # Redshift's ceiling for MAXERROR; more bad rows fail the COPY (→ refused)

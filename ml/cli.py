@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 
-from terraminer.errors import TerraMinerError
-from terraminer.settings import Settings, project_dir
-from terraminer.warehouse import connect
+from core.errors import TerraMinerError
+from core.settings import Settings, project_dir
+from core.warehouse import connect
 
 EVALUATIONS = {
     # dataset: (source_system, fixed test start, real feeds to stage)

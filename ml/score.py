@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from core.errors import TerraMinerError
 from ml.features import load_properties
 from ml.warehouse import ensure_ml_tables
-from terraminer.errors import TerraMinerError
 
 
 def load_champion(settings):

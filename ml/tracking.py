@@ -7,7 +7,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from terraminer.settings import Settings
+from core.settings import Settings
 
 EXPERIMENT = "terraminer_avm"
 MODEL_NAME = "terraminer_avm"

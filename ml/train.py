@@ -102,7 +102,7 @@ def evaluate(frame: pd.DataFrame, test_start=None, **params) -> Evaluation:
     train = frame[frame["sale_date"] < window.test_start]
     test = frame[frame["sale_date"] >= window.test_start]
     if len(train) < MIN_TRAIN_ROWS or test.empty:
-        from terraminer.errors import TerraMinerError
+        from core.errors import TerraMinerError
 
         raise TerraMinerError(
             f"not enough data to train and test ({len(train)} training rows, {len(test)} test rows; "

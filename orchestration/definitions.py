@@ -8,8 +8,8 @@ import json
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from core.errors import TerraMinerError
 from orchestration.project import dbt_executable, dbt_project
-from terraminer.errors import TerraMinerError
 
 if not dbt_project.manifest_path.exists():
     raise TerraMinerError(

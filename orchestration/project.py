@@ -13,7 +13,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from terraminer.settings import project_dir
+from core.settings import project_dir
 
 DBT_TARGET_PATH = Path("target") / "dagster"
 
@@ -49,7 +49,7 @@ def prepare_manifest() -> Path:
             cwd=project_dir(), env=env, capture_output=True, text=True,
         )
     if result.returncode != 0:
-        from terraminer.errors import TerraMinerError
+        from core.errors import TerraMinerError
 
         detail = (result.stdout + result.stderr).strip().splitlines()
         raise TerraMinerError(f"dbt parse failed: {detail[-1] if detail else 'no output'}; run `dbt parse` to see why")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from terraminer.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -21,7 +21,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self):
-        from terraminer.warehouse import connect
+        from core.warehouse import connect
 
         conn = connect(self.settings())
         try:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from terraminer.settings import Settings, project_dir
+from core.settings import Settings, project_dir
 
 CI_SCALE = int(os.environ.get("TERRAMINER_CI_SCALE", "3"))
 
@@ -71,6 +71,7 @@ def dbt(args: list[str], settings: Settings | None, target: str = "ci", extra_en
 
 def prepare_warehouse(settings: Settings, scale: int = CI_SCALE) -> dict:
     """Roles, a synthetic landing zone plus every real feed present, all ingested."""
+    from core.warehouse import connect
     from ingestion.contract import load_contracts
     from ingestion.landing import open_landing
     from ingestion.real_feeds import stage_real_feeds
@@ -78,7 +79,6 @@ def prepare_warehouse(settings: Settings, scale: int = CI_SCALE) -> dict:
     from ingestion.synthetic import generate
     from ml.warehouse import ensure_ml_tables
     from terraminer import roles
-    from terraminer.warehouse import connect
 
     landing = open_landing(settings.landing)
     summary = generate(landing, scale=scale, seed=7)

@@ -12,8 +12,8 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 
-from terraminer.errors import TerraMinerError
-from terraminer.settings import Settings, get_settings
+from core.errors import TerraMinerError
+from core.settings import Settings, get_settings
 
 
 def _stack(settings: Settings):
@@ -101,7 +101,7 @@ def cmd_roles(args, settings: Settings) -> int:
     if args.redshift:
         print(roles.redshift_sql(), end="")
         return 0
-    from terraminer.warehouse import connect
+    from core.warehouse import connect
 
     with connect(settings) as conn:
         for line in roles.apply_postgres(conn):

@@ -14,8 +14,8 @@ import shutil
 import sys
 import time
 
-from terraminer.errors import TerraMinerError
-from terraminer.settings import Settings
+from core.errors import TerraMinerError
+from core.settings import Settings
 
 SUMMARY_TABLES = [
     ("raw", "recorder__sales"),
@@ -69,7 +69,7 @@ def run_pipeline(settings: Settings, job_name: str = "terraminer_pipeline") -> N
 
 
 def summary(settings: Settings) -> list[tuple[str, int | None]]:
-    from terraminer.warehouse import connect
+    from core.warehouse import connect
 
     counts = []
     with connect(settings) as conn:
@@ -81,11 +81,11 @@ def summary(settings: Settings) -> list[tuple[str, int | None]]:
 
 
 def run_demo(args, settings: Settings) -> int:
+    from core.warehouse import connect
     from ingestion.landing import open_landing
     from ml.warehouse import ensure_ml_tables
     from terraminer import roles
     from terraminer.stack import LocalStack
-    from terraminer.warehouse import connect
 
     if not settings.embedded:
         raise TerraMinerError("the demo runs on the embedded stack: unset TERRAMINER_ENV or set it to local")

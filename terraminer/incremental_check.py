@@ -142,8 +142,8 @@ def compare(conn, model: str, schema: str, table: str, full_sql: str, keys: list
 def check(settings, models: dict[str, tuple[list[str], list[str]]] | None = None,
           env: dict[str, str] | None = None) -> list[ModelCheck]:
     """Compare every incremental model of the warehouse of ``settings`` with its full rebuild."""
-    from terraminer.settings import project_dir
-    from terraminer.warehouse import connect
+    from core.settings import project_dir
+    from core.warehouse import connect
 
     models = models or INCREMENTAL_MODELS
     env = dict(env or os.environ)
@@ -160,7 +160,7 @@ def check(settings, models: dict[str, tuple[list[str], list[str]]] | None = None
 
 
 def main() -> int:
-    from terraminer.settings import Settings
+    from core.settings import Settings
 
     results = check(Settings())
     for r in results:

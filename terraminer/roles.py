@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from terraminer.errors import TerraMinerError
+from core.errors import TerraMinerError
 
 LOADER, TRANSFORMER, ML, BI = "terraminer_loader", "terraminer_transformer", "terraminer_ml", "terraminer_bi"
 ROLES = (LOADER, TRANSFORMER, ML, BI)

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from terraminer.errors import StackNotRunningError, TerraMinerError
-from terraminer.settings import Settings
+from core.errors import StackNotRunningError, TerraMinerError
+from core.settings import Settings
 
 _SERVER_CONF = {
     "max_connections": "200",

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from terraminer.settings import Settings
+from core.settings import Settings
 from terraminer.stack import LocalStack
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

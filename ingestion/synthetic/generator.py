@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from terraminer.errors import TerraMinerError
+from core.errors import TerraMinerError
 
 from ..landing import Landing
 from .context import REFERENCE_DAYS, Context, build_context

@@ -45,9 +45,9 @@ def build_ingestion_asset(contract_name: str) -> dg.AssetsDefinition:
         op_tags={"terraminer/contract": contract_name},
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource):
+        from core.warehouse import open_loader
         from ingestion.contract import load_contracts
         from ingestion.runner import ingest
-        from terraminer.warehouse import open_loader
 
         contracts = load_contracts(names=[contract_name])
         contract = contracts[contract_name]

@@ -22,7 +22,7 @@ class AvmConfig(dg.Config):
 
 
 def _dataset(config: AvmConfig) -> str:
-    from terraminer.settings import get_settings
+    from core.settings import get_settings
 
     return config.dataset or get_settings().avm_dataset
 

@@ -28,7 +28,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from terraminer.settings import Settings, project_dir
+from core.settings import Settings, project_dir
 from terraminer.stack import LocalStack
 
 XDIST_WEIGHT = 300  # seconds on 2 cores: conftest starts heavy files first
@@ -57,9 +57,9 @@ def pipeline_env():
         patch.setenv("TERRAMINER_HOME", str(home))
         patch.setenv("DBT_PROFILES_DIR", str(project_dir()))
         patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        from core.warehouse import connect
         from ml.warehouse import ensure_ml_tables
         from terraminer import roles
-        from terraminer.warehouse import connect
 
         with connect(settings) as conn:
             roles.apply_postgres(conn)

@@ -24,7 +24,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from terraminer.settings import Settings, project_dir
+from core.settings import Settings, project_dir
 from terraminer.stack import LocalStack
 
 XDIST_WEIGHT = 110  # seconds on 2 cores: conftest starts heavy files first

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from terraminer.settings import project_dir
+from core.settings import project_dir
 
 XDIST_WEIGHT = 60  # seconds on 2 cores: conftest starts heavy files first
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

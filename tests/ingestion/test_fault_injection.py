@@ -35,8 +35,8 @@ import psycopg
 import pytest
 from corpus import bulk, checks
 
+from core.settings import Settings
 from ingestion.contract import load_contracts
-from terraminer.settings import Settings
 from terraminer.stack import LocalStack, pg_bin
 
 XDIST_WEIGHT = 50  # seconds on 2 cores: conftest starts heavy files first
@@ -294,7 +294,7 @@ import sys
 import psycopg
 from ingestion import landing
 from terraminer import cli
-from terraminer.settings import get_settings
+from core.settings import get_settings
 
 original_open = landing.LocalLanding.open
 reads = 0

@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 
-from terraminer.settings import project_dir
+from core.settings import project_dir
 
 XDIST_WEIGHT = 200  # seconds on 2 cores: conftest starts heavy files first
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import project_dir
 from ingestion.contract import load_contracts
 from ingestion.landing import open_landing
 from ingestion.real_feeds import real_files
@@ -28,7 +29,6 @@ from ingestion.runner import ingest
 from ingestion.synthetic import generate
 from ingestion.synthetic.generator import Defects
 from terraminer.incremental_check import check
-from terraminer.settings import project_dir
 from tests.conftest import SHARED_DATA, shared_data
 
 XDIST_WEIGHT = 270  # seconds on 2 cores: conftest starts heavy files first

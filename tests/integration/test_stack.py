@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from terraminer.settings import Settings
+from core.settings import Settings
 from terraminer.stack import LocalStack
 
 

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from ml.cli import serve_command
 from ml.features import select_features
 from ml.metrics import ape, metrics_line, summarize
 from ml.model import _ew_prior_mean
 from ml.train import evaluate, predict_online, train
-from terraminer.settings import Settings
 from tests.ml.conftest import synthetic_sales
 
 XDIST_WEIGHT = 180  # seconds on 2 cores: conftest starts heavy files first
@@ -164,7 +164,7 @@ def test_mlflow_serves_the_champion(mlflow_settings, sales, monkeypatch):
 
 def test_frame_with_too_little_history_is_a_clear_error():
     tiny = synthetic_sales(n=80)
-    from terraminer.errors import TerraMinerError
+    from core.errors import TerraMinerError
 
     with pytest.raises(TerraMinerError, match="not enough data"):
         evaluate(tiny)

@@ -2,8 +2,8 @@ import textwrap
 
 import pytest
 
+from core.errors import TerraMinerError
 from ingestion.contract import CONTRACTS_DIR, load_contract, load_contracts
-from terraminer.errors import TerraMinerError
 
 REAL = {"king_county__sales", "nyc_dof__rolling_sales", "uk_land_registry__price_paid", "fred__case_shiller", "zillow__zhvi"}
 SYNTHETIC = {"assessor__parcels", "recorder__sales", "mls__listing_events", "hpi__regional_index"}

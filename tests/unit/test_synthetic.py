@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.errors import TerraMinerError
 from ingestion.landing import LocalLanding, open_landing
 from ingestion.synthetic import Defects, add_arguments, generate, run_from_args
 from ingestion.synthetic.truth import theoretical_mdape
 from ingestion.synthetic.world import build_world
-from terraminer.errors import TerraMinerError
 
 PARCEL_HEADER = (
     "parcel_id,situs_address,city,postcode,region_code,latitude,longitude,property_class,land_sqft,living_sqft,"

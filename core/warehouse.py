@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from terraminer.errors import StackNotRunningError, TerraMinerError
-from terraminer.settings import Settings
+from core.errors import StackNotRunningError, TerraMinerError
+from core.settings import Settings
 
 
 def connect(settings: Settings, **kwargs) -> psycopg.Connection:
@@ -13,7 +13,7 @@ def connect(settings: Settings, **kwargs) -> psycopg.Connection:
     info = settings.warehouse.conninfo(**kwargs.pop("conninfo", {}))
     if settings.warehouse.kind != "postgres":
         raise TerraMinerError(
-            f"TERRAMINER_ENV={settings.env} targets Redshift: use terraminer.warehouse.connect_redshift"
+            f"TERRAMINER_ENV={settings.env} targets Redshift: use core.warehouse.connect_redshift"
         )
     try:
         return psycopg.connect(**info, **kwargs)

@@ -208,7 +208,7 @@ def required_env(name: str, what: str) -> str:
 
 
 def raise_missing(name: str, what: str):
-    from terraminer.errors import TerraMinerError
+    from core.errors import TerraMinerError
 
     raise TerraMinerError(f"{name} is not set: export it to point TerraMiner at {what}")
 
