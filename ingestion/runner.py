@@ -51,7 +51,7 @@ class RedshiftLoader:
     """The Redshift writer behind the same interface as :class:`PostgresWriter` (production)."""
 
     def __init__(self, conn, landing: Landing, iam_role: str):
-        from ingestion.redshift import RedshiftWriter
+        from ingestion.writers.redshift import RedshiftWriter
 
         self.conn = conn
         self.writer = RedshiftWriter(conn, landing, iam_role)

@@ -16,9 +16,9 @@ import sqlfluff
 import sqlglot
 from sqlglot import exp
 
-from ingestion import redshift as rs
 from ingestion.contract import Contract, load_contracts
 from ingestion.landing import LandingObject, LocalLanding, S3Landing
+from ingestion.writers import redshift as rs
 from terraminer.errors import TerraMinerError
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # LOCK falls back to a Command, with a warning

@@ -1,0 +1,1 @@
+"""Writers: load landing files into a warehouse (PostgreSQL locally, Redshift in production)."""
