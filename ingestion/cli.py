@@ -10,8 +10,8 @@ import psycopg
 from ingestion.contract import load_contracts
 from ingestion.landing import open_landing
 from ingestion.parsing import printable
-from ingestion.postgres import FileResult
 from ingestion.runner import PendingFile, ingest
+from ingestion.writers.base import FileResult
 from terraminer.errors import TerraMinerError
 from terraminer.settings import Settings
 from terraminer.warehouse import open_loader

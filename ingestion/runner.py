@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from ingestion.contract import Contract
 from ingestion.landing import Landing, LandingObject
-from ingestion.postgres import META_SCHEMA, FileResult, PostgresWriter
+from ingestion.writers.base import FileResult, TableMismatch, is_pending, read_ledger_versions
+from ingestion.writers.postgres import PostgresWriter
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,9 @@ class RedshiftLoader:
         self.writer.ensure_meta()
 
     def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:
-        cursor = self.conn.cursor()
-        cursor.execute(
-            f"select file_key, file_version, status, contract_fingerprint from {META_SCHEMA}.load_ledger "
-            "where contract = %s", (contract.name,),
-        )
-        return {(k, v): (s, f) for k, v, s, f in cursor.fetchall()}
+        return read_ledger_versions(self.conn, contract)
 
-    is_pending = staticmethod(PostgresWriter.is_pending)
+    is_pending = staticmethod(is_pending)
 
     def load(self, contract: Contract, landing: Landing, obj: LandingObject, *, retry_refused: bool = False,
              on_progress=None) -> FileResult:
@@ -80,8 +76,6 @@ def ensure_raw_tables(writer: PostgresWriter | RedshiftLoader, contracts: dict[s
     sources, their tests and BI tools see a table per contract from the first run. A table whose
     columns no longer match the contract is left alone here: loading its next file refuses it
     with the reason."""
-    from ingestion.postgres import _Refusal
-
     if isinstance(writer, RedshiftLoader):
         for contract in contracts.values():
             writer.writer.ensure_table(contract)
@@ -91,7 +85,7 @@ def ensure_raw_tables(writer: PostgresWriter | RedshiftLoader, contracts: dict[s
             with writer.conn.transaction():
                 writer.lock_table(contract)
                 writer.ensure_table(contract)
-        except _Refusal:
+        except TableMismatch:
             continue
 
 

@@ -69,6 +69,7 @@ tables read and write the shared ledger; Redshift's serializable isolation can a
 
 from __future__ import annotations
 
+from ingestion.writers.base import CopyOutcome
 from ingestion.writers.redshift.copy_options import contract_normalization_reasons, redshift_datetime_format
 from ingestion.writers.redshift.ddl import (
     create_table_sql,
@@ -80,16 +81,7 @@ from ingestion.writers.redshift.ddl import (
 from ingestion.writers.redshift.execute import execute_plan
 from ingestion.writers.redshift.manifest import manifest_json, new_batch_id
 from ingestion.writers.redshift.normalize import NormalizedFile, normalize, normalized_key
-from ingestion.writers.redshift.plan import (
-    CopyOutcome,
-    FilePlan,
-    LoadPlan,
-    NormalizationRequired,
-    Timing,
-    plan,
-    plan_file,
-    threshold_refusal,
-)
+from ingestion.writers.redshift.plan import FilePlan, LoadPlan, NormalizationRequired, Timing, plan, plan_file
 from ingestion.writers.redshift.probe import FileShape, probe_shape
 from ingestion.writers.redshift.sql import (
     RedshiftPlanError,
@@ -107,5 +99,5 @@ __all__ = [
     "RedshiftWriter", "Statement", "Timing", "contract_normalization_reasons", "create_table_sql", "evolve_table_sql",
     "execute_plan", "existing_columns_query", "manifest_json", "meta_ddl", "new_batch_id", "normalize",
     "normalized_key", "plan", "plan_file", "probe_shape", "qualified", "quote_ident", "raw_tables_ddl",
-    "redshift_datetime_format", "sql_literal", "threshold_refusal", "validate_iam_role", "validate_s3_uri",
+    "redshift_datetime_format", "sql_literal", "validate_iam_role", "validate_s3_uri",
 ]

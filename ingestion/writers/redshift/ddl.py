@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ingestion.contract import Column, Contract
-from ingestion.postgres import META_SCHEMA
+from ingestion.writers.base import META_SCHEMA, RAW_SCHEMA
 from ingestion.writers.redshift.sql import (
-    RAW_SCHEMA,
     VARCHAR_MAX,
     RedshiftPlanError,
     Statement,
@@ -17,6 +16,7 @@ from ingestion.writers.redshift.sql import (
 )
 from ingestion.writers.redshift.sql import cols as _cols
 from ingestion.writers.redshift.sql import stmt as _stmt
+from ingestion.writers.text import normal_type
 
 
 def meta_ddl() -> list[Statement]:
@@ -104,17 +104,10 @@ def evolve_table_sql(contract: Contract, table: str, existing: Mapping[str, str]
             statements.append(
                 _stmt(f"ALTER TABLE {qualified(RAW_SCHEMA, table)} ADD COLUMN {column_ddl(col, not_null=False)}")
             )
-        elif _normal_type(have) != _normal_type(col.redshift_type):
+        elif normal_type(have) != normal_type(col.redshift_type):
             raise RedshiftPlanError(
                 f"raw.{table}.{col.name} is {have} but the contract says {col.type} ({col.redshift_type} on "
                 "Redshift): migrate the column or revert the contract"
             )
     return statements
 
-
-
-def _normal_type(name: str) -> str:
-    name = name.lower().replace("character varying", "varchar").replace("timestamp without time zone", "timestamp")
-    name = name.replace("timestamp with time zone", "timestamptz").replace("character(", "char(")
-    name = name.replace("double precision", "float8").replace(" ", "")
-    return {"text": "varchar(65535)", "int4": "integer", "int2": "smallint", "int8": "bigint"}.get(name, name)

@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from ingestion.postgres import FileResult, PostgresWriter
-from ingestion.writers.redshift.plan import CopyOutcome, FilePlan, Timing
-from ingestion.writers.redshift.sql import Statement, one_line, run
+from ingestion.writers.base import CopyOutcome, FileResult, is_pending
+from ingestion.writers.redshift.plan import FilePlan, Timing
+from ingestion.writers.redshift.sql import Statement, run
 from ingestion.writers.redshift.sql import stmt as _stmt
+from ingestion.writers.text import one_line
 from terraminer.errors import TerraMinerError
 
 # Errors of a failed COPY that say nothing about the file: raise (retry later) instead of refusing it.
@@ -49,9 +50,7 @@ def execute_plan(
     def finish(status: str, outcome: CopyOutcome | None, error: str | None = None) -> FileResult:
         result.status, result.error = status, error
         if outcome is not None:
-            result.rows_read = outcome.rows_read
-            result.rows_loaded = outcome.rows_loaded if status == "loaded" else 0
-            result.rows_rejected = outcome.rows_rejected
+            result.count(outcome)
         result.seconds = time.perf_counter() - clock
         return result
 
@@ -66,7 +65,7 @@ def execute_plan(
     guarded(fp.open)
     rows = cursor.fetchall()
     same = next((r for r in rows if r[1] == obj.version), None)
-    if same is not None and not PostgresWriter.is_pending((same[2], same[3]), contract, retry_refused):
+    if same is not None and not is_pending((same[2], same[3]), contract, retry_refused):
         guarded([_stmt("ROLLBACK")])
         return finish("skipped", None)
     previous = next((r for r in rows if r[2] == "loaded" and r[1] != obj.version), None)

@@ -17,19 +17,15 @@ from ingestion.contract import Column, Contract
 from ingestion.landing import Landing, LandingObject
 from ingestion.parsing import (
     DECOMPRESSION_ERRORS,
-    CountingReader,
     FileRefused,
     ParseStats,
     Reject,
     describe_decompression_error,
-    open_binary,
-    open_text,
-    parse_csv,
-    parse_jsonl,
-    parse_parquet,
 )
+from ingestion.writers.files import capture_lines, open_batches
 from ingestion.writers.redshift.manifest import digest
 from ingestion.writers.redshift.sql import VARCHAR_MAX
+from ingestion.writers.text import first_invalid_byte, fit, utf8_encodable
 
 NORMALIZED_PREFIX = "_normalized/"
 _BOOLEAN = {
@@ -73,38 +69,6 @@ class _CountingWriter(io.RawIOBase):
         n = len(data) if n is None else n
         self.size += n
         return n
-
-
-
-def _storable(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = value.replace("\x00", "\\x00")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return value
-
-
-def fit(value: str | None, limit: int) -> str | None:
-    """Storable text of at most ``limit`` UTF-8 bytes (Redshift varchar lengths are bytes)."""
-    value = _storable(value)
-    if value is None:
-        return None
-    data = value.encode("utf-8")
-    if len(data) <= limit:
-        return value
-    cut = data[: limit - 40].decode("utf-8", "ignore")
-    return cut + f"… [{len(data) - len(cut.encode())} more bytes]"
-
-
-def _encodable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 
@@ -168,36 +132,21 @@ class _Normalizer:
                     rejects.append(Reject(line, name, str(err), values[pos]))
                     return None
         joined = "\x1f".join(values)  # one scan for the common case: nothing to reject
-        if "\x00" not in joined and (joined.isascii() or _encodable(joined)):
+        if "\x00" not in joined and (joined.isascii() or utf8_encodable(joined)):
             return values
         for pos in range(1, len(values)):
             value = values[pos]
             if "\x00" in value:
                 rejects.append(Reject(line, self.names[pos - 1], "NUL byte (0x00) in value: Redshift text cannot hold it", value))
                 return None
-            if not _encodable(value):
-                raw = value.encode("utf-8", "surrogateescape")
-                bad = next((b for b in raw if b >= 0x80), 0)
+            if not utf8_encodable(value):
+                bad = first_invalid_byte(value)
                 rejects.append(
                     Reject(line, self.names[pos - 1], f"invalid byte 0x{bad:02x} for the file's encoding: if the "
                            "whole file is another encoding, set format.encoding (e.g. latin-1)", value)
                 )
                 return None
         return values
-
-
-
-@contextlib.contextmanager
-def _batches(contract: Contract, landing: Landing, obj: LandingObject, stats: ParseStats, capture):
-    kind = contract.format.type
-    if kind == "parquet":
-        with landing.local_path(obj) as path:
-            yield parse_parquet(path, contract, stats, capture_lines=capture)
-        return
-    with contextlib.closing(landing.open(obj)) as raw:
-        text = open_text(open_binary(CountingReader(raw), contract, obj.key), contract)
-        parser = parse_csv if kind == "csv" else parse_jsonl
-        yield parser(text, contract, stats, capture_lines=capture)
 
 
 
@@ -234,7 +183,7 @@ def normalize(contract: Contract, landing: Landing, obj: LandingObject) -> Norma
     try:
         with _gzip_csv(landing, key) as (writer, counter):
             writer.writerow(["_row_number", *shaper.names])
-            with _batches(parse_contract, landing, obj, stats, None) as batches:
+            with open_batches(parse_contract, landing, obj, stats) as batches:
                 for batch in batches:
                     rows_read += len(batch.rows) + len(batch.rejects)
                     rejects.extend(batch.rejects)
@@ -256,7 +205,7 @@ def normalize(contract: Contract, landing: Landing, obj: LandingObject) -> Norma
     result = NormalizedFile(obj, key, size, rows_read, rows_written, notes=tuple(notes))
     if not rejects:
         return result
-    raw_texts = _raw_texts(parse_contract, landing, obj, {r.line for r in rejects})
+    raw_texts = {line: raw for line, (raw, _values) in capture_lines(parse_contract, landing, obj, {r.line for r in rejects}).items()}
     rejects_key = key[: -len(".csv.gz")] + ".rejects.csv.gz"
     with _gzip_csv(landing, rejects_key) as (writer, counter):
         writer.writerow(["line_number", "column_name", "reason", "value", "raw_text"])
@@ -269,12 +218,3 @@ def normalize(contract: Contract, landing: Landing, obj: LandingObject) -> Norma
         obj, key, size, rows_read, rows_written, len(rejects), rejects_key, counter.size, tuple(notes)
     )
 
-
-def _raw_texts(contract: Contract, landing: Landing, obj: LandingObject, lines: set[int]) -> dict[int, str]:
-    """Second pass (only when something was rejected): the raw text of those source lines."""
-    found: dict[int, str] = {}
-    with contextlib.suppress(FileRefused, UnicodeError, *DECOMPRESSION_ERRORS):
-        with _batches(contract, landing, obj, ParseStats(), lines) as records:
-            for line, raw, _values in records:
-                found[line] = raw
-    return found

@@ -11,14 +11,13 @@ from datetime import UTC, datetime
 from ingestion.contract import Contract
 from ingestion.landing import LandingObject
 from ingestion.parsing import is_gzip
-from ingestion.postgres import REJECT_ALLOWANCE
+from ingestion.writers.base import META_COLUMNS, RAW_SCHEMA, CopyOutcome, threshold_refusal
 from ingestion.writers.redshift.copy_options import copy_options
 from ingestion.writers.redshift.ddl import column_ddl
 from ingestion.writers.redshift.manifest import MANIFEST_PREFIX, digest, manifest_json, new_batch_id
-from ingestion.writers.redshift.normalize import NormalizedFile, fit
+from ingestion.writers.redshift.normalize import NormalizedFile
 from ingestion.writers.redshift.probe import FileShape, route
 from ingestion.writers.redshift.sql import (
-    RAW_SCHEMA,
     VARCHAR_MAX,
     RedshiftPlanError,
     Statement,
@@ -31,9 +30,9 @@ from ingestion.writers.redshift.sql import (
 )
 from ingestion.writers.redshift.sql import cols as _cols
 from ingestion.writers.redshift.sql import stmt as _stmt
+from ingestion.writers.text import fit
 
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-META_COLUMNS = ("_file_key", "_file_version", "_row_number", "_loaded_at")
 
 
 class NormalizationRequired(RedshiftPlanError):
@@ -45,21 +44,6 @@ class NormalizationRequired(RedshiftPlanError):
             f"contract {contract.name}: Redshift COPY cannot load {key} as it is: {'; '.join(reasons)}. "
             "Pre-normalise it with ingestion.writers.redshift.normalize() and pass normalized=…"
         )
-
-
-
-@dataclass(frozen=True)
-class CopyOutcome:
-    """What the decide queries returned."""
-
-    rows_loaded: int
-    rows_rejected: int  # Python (normaliser) + COPY rejects
-    copy_rejected: int = 0
-    first: tuple | None = None  # (line, column, reason) of the first reject
-
-    @property
-    def rows_read(self) -> int:
-        return self.rows_loaded + self.rows_rejected
 
 
 
@@ -195,21 +179,6 @@ class FilePlan:
         if self.refused is None:
             out += self.copy + self.decide + self.commit_phase(sample)
         return out + self.refuse_phase(sample, "sample refusal", with_rejects=self.refused is None)
-
-
-
-def threshold_refusal(contract: Contract, outcome: CopyOutcome) -> str | None:
-    """PostgreSQL's rule: refused when rejects exceed both the contract's share and REJECT_ALLOWANCE."""
-    rejected, read = outcome.rows_rejected, outcome.rows_read
-    threshold = contract.reject_threshold
-    if not rejected or rejected <= max(threshold * read, REJECT_ALLOWANCE):
-        return None
-    share = rejected / max(read, 1)
-    message = f"{rejected} of {read} rows rejected ({share:.1%} > threshold {threshold:.1%})"
-    if outcome.first:
-        line, column, reason = outcome.first
-        message += f"; first: line {line}" + (f" column {column}" if column else "") + f": {reason}"
-    return message
 
 
 

@@ -21,7 +21,7 @@ from ingestion.parsing import (
     open_text,
 )
 from ingestion.writers.redshift.copy_options import contract_normalization_reasons, redshift_encoding
-from ingestion.writers.redshift.sql import one_line
+from ingestion.writers.text import one_line
 
 _PROBE_BYTES = 4 << 20
 

@@ -6,10 +6,9 @@ import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from ingestion.postgres import META_SCHEMA
+from ingestion.writers.base import META_SCHEMA
 from terraminer.errors import TerraMinerError
 
-RAW_SCHEMA = "raw"
 VARCHAR_MAX = 65535  # bytes
 
 _IAM_ROLE = re.compile(r"^arn:aws(?:-cn|-us-gov)?:iam::\d{12}:role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}$")
@@ -93,7 +92,3 @@ def run(cursor, statements: Sequence[Statement]) -> None:
             cursor.execute(sql, params)
         else:
             cursor.execute(sql)
-
-
-def one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())[:1000]

@@ -1,10 +1,10 @@
-"""The Redshift ``Writer``: probe, normalise when needed, plan, upload the manifests, execute."""
+"""The Redshift writer: probe, normalise when needed, plan, upload the manifests, execute."""
 
 from __future__ import annotations
 
 from ingestion.contract import Contract
 from ingestion.landing import LandingObject
-from ingestion.postgres import FileResult, PostgresWriter
+from ingestion.writers.base import FileResult, is_pending
 from ingestion.writers.redshift.ddl import (
     create_table_sql,
     evolve_table_sql,
@@ -58,7 +58,7 @@ class RedshiftWriter:
             'AND "file_key" = %s AND "file_version" = %s', contract.name, obj.key, obj.version,
         )])
         row = cursor.fetchone()
-        return row is not None and not PostgresWriter.is_pending(tuple(row), contract, retry_refused)
+        return row is not None and not is_pending(tuple(row), contract, retry_refused)
 
     def prepare(self, contract: Contract, obj: LandingObject) -> FilePlan:
         """Probe, normalise when needed, plan, and upload the plan's manifests."""
