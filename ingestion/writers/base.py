@@ -1,11 +1,15 @@
-"""What every writer shares: the per-file result, the copy outcome, the ledger rule for pending
-file versions and the reject threshold."""
+"""What every writer shares: the ``Writer`` protocol the runner talks to, the per-file result,
+the ledger rule for pending file versions and the reject threshold."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from ingestion.contract import RESERVED_COLUMNS, Contract
+from ingestion.landing import LandingObject
 
 RAW_SCHEMA = "raw"
 META_SCHEMA = "ingestion_meta"
@@ -94,3 +98,44 @@ def read_ledger_versions(conn, contract: Contract) -> dict[tuple[str, str], Ledg
     cursor.execute(LEDGER_VERSIONS_SQL, (contract.name,))
     return {(k, v): (s, f) for k, v, s, f in cursor.fetchall()}
 
+
+@runtime_checkable
+class Writer(Protocol):
+    """Loads landing files of one landing zone into one warehouse (``ingestion.writers.open_writer``).
+
+    The runner calls, per run: ``ensure_meta``; per contract ``lock`` + ``ensure_table``;
+    ``ledger_versions`` to find pending files; ``load`` per file (its own transaction and lock);
+    per contract ``lock`` + ``ensure_key_index`` after the loads. ``close`` closes ``conn``."""
+
+    conn: Any  # the DB-API connection it writes through (read-only checks may share it)
+
+    def ensure_meta(self) -> None:
+        """Create the load schemas and the ledger tables that do not exist yet."""
+
+    def lock(self, contract: Contract) -> AbstractContextManager[None]:
+        """A transaction holding the contract's table lock (DDL on its raw tables)."""
+
+    def ensure_table(self, contract: Contract) -> None:
+        """Create the raw table(s) or add new contract columns; call under ``lock``. PostgreSQL
+        raises TableMismatch for a changed column type (its files are then refused); Redshift
+        raises RedshiftPlanError (the run stops)."""
+
+    def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], LedgerState]:
+        """(file_key, file_version) → (status, contract_fingerprint) of every ledger row."""
+
+    def load(
+        self,
+        contract: Contract,
+        obj: LandingObject,
+        *,
+        retry_refused: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> FileResult:
+        """Load one file version exactly once (rows, rejects and ledger row in one transaction)."""
+
+    def ensure_key_index(self, contract: Contract) -> bool:
+        """The index on the contract's ``index_key``; call under ``lock``. False when it is missing
+        and this role may not create it."""
+
+    def close(self) -> None:
+        """Close the connection."""

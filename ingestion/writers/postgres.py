@@ -20,7 +20,7 @@ import contextlib
 import re
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -113,10 +113,12 @@ def q(*parts: str) -> sql.Composed:
 
 
 class PostgresWriter:
-    """Loads landing files into one PostgreSQL database. Not thread-safe: one per connection."""
+    """Loads files of one landing zone into one PostgreSQL database (the ``Writer`` protocol).
+    Not thread-safe: one per connection."""
 
-    def __init__(self, conn: psycopg.Connection):
+    def __init__(self, conn: psycopg.Connection, landing: Landing):
         self.conn = conn
+        self.landing = landing
         self._notices: list[str] = []
         self._collect = False
         conn.add_notice_handler(self._on_notice)
@@ -150,6 +152,16 @@ class PostgresWriter:
             ).fetchone()[0]
             if not tables:
                 self.conn.execute(META_DDL)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def lock(self, contract: Contract) -> Iterator[None]:
+        """A transaction holding the contract's raw-table lock."""
+        with self.conn.transaction():
+            self.lock_table(contract)
+            yield
 
     def ensure_table(self, contract: Contract) -> None:
         """Create (or add new contract columns to) the raw table; call under the table lock.
@@ -238,19 +250,17 @@ class PostgresWriter:
         self.conn.commit()
         return versions
 
-    is_pending = staticmethod(is_pending)
-
     # ------------------------------------------------------------------ loading
     def load(
         self,
         contract: Contract,
-        landing: Landing,
         obj: LandingObject,
         *,
         retry_refused: bool = False,
         on_progress: Callable[[int], None] | None = None,
     ) -> FileResult:
         started = time.perf_counter()
+        landing = self.landing
         result = FileResult(contract.name, obj.key, obj.version, "skipped")
         with self.conn.transaction():
             self.lock_table(contract)

@@ -1,10 +1,13 @@
-"""The Redshift writer: probe, normalise when needed, plan, upload the manifests, execute."""
+"""The Redshift ``Writer``: probe, normalise when needed, plan, upload the manifests, execute."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 from ingestion.contract import Contract
 from ingestion.landing import LandingObject
-from ingestion.writers.base import FileResult, is_pending
+from ingestion.writers.base import FileResult, is_pending, read_ledger_versions
 from ingestion.writers.redshift.ddl import (
     create_table_sql,
     evolve_table_sql,
@@ -37,6 +40,14 @@ class RedshiftWriter:
     def _cursor(self):
         return self.conn.cursor()
 
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def lock(self, contract: Contract) -> Iterator[None]:
+        """Nothing to hold: DDL runs in autocommit, and each file's plan locks its table itself."""
+        yield
+
     def ensure_meta(self) -> None:
         run(self._cursor(), meta_ddl())
 
@@ -50,6 +61,13 @@ class RedshiftWriter:
                 run(cursor, evolve_table_sql(contract, table, existing))
             else:
                 run(cursor, raw_tables_ddl(contract)[:1] + [create_table_sql(contract, table)])
+
+    def ensure_key_index(self, contract: Contract) -> bool:
+        """Redshift has no indexes: the raw tables' sort keys serve key lookups."""
+        return True
+
+    def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:
+        return read_ledger_versions(self.conn, contract)
 
     def _already_done(self, contract: Contract, obj: LandingObject, retry_refused: bool) -> bool:
         cursor = self._cursor()
@@ -85,7 +103,16 @@ class RedshiftWriter:
             return f"{self.landing.describe(obj.key)} changed while it was being loaded: run the ingest again"
         return None
 
-    def load(self, contract: Contract, obj: LandingObject, *, retry_refused: bool = False) -> FileResult:
+    def load(
+        self,
+        contract: Contract,
+        obj: LandingObject,
+        *,
+        retry_refused: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> FileResult:
+        """Load one file version (``on_progress`` is not called: the cluster reads the object)."""
+        self.ensure_table(contract)
         if self._already_done(contract, obj, retry_refused):
             return FileResult(contract.name, obj.key, obj.version, "skipped")
         file_plan = self.prepare(contract, obj)
