@@ -48,9 +48,6 @@ class IngestReport:
             "rows_rejected": sum(r.rows_rejected for r in self.results),
         }
 
-    def for_contract(self, name: str) -> IngestReport:
-        return IngestReport([r for r in self.results if r.contract == name])
-
 
 def ensure_raw_tables(writer: Writer, contracts: dict[str, Contract]) -> None:
     """Every contract's raw table exists (typed, empty) before its first file arrives, so dbt
