@@ -22,7 +22,7 @@ from ingestion.writers.text import normal_type
 def meta_ddl() -> list[Statement]:
     """``raw`` and ``ingestion_meta`` schemas, the ledger and the rejected rows, for Redshift.
 
-    Same columns as ``postgres.META_DDL``; ``load_id`` is an IDENTITY; text is ``varchar(65535)``; the
+    Same columns as ``ingestion.writers.postgres.META_DDL``; ``load_id`` is an IDENTITY; text is ``varchar(65535)``; the
     status check and the unique key are kept by the writer (Redshift does not enforce them).
     """
     text = f"VARCHAR({VARCHAR_MAX})"
