@@ -36,14 +36,3 @@ def connect_redshift(settings: Settings):
     conn.autocommit = True
     return conn
 
-
-def open_loader(settings: Settings, landing):
-    """What ``ingestion.runner.ingest`` takes for this environment: a psycopg connection for
-    PostgreSQL, a RedshiftLoader for Redshift. Close it with ``.close()`` / ``.conn.close()``."""
-    if settings.warehouse.kind == "redshift":
-        from ingestion.runner import RedshiftLoader
-
-        if not settings.redshift_iam_role:
-            raise TerraMinerError("TERRAMINER_REDSHIFT_IAM_ROLE is not set: Redshift COPY needs the cluster's IAM role")
-        return RedshiftLoader(connect_redshift(settings), landing, settings.redshift_iam_role)
-    return connect(settings)

@@ -9,12 +9,11 @@ import psycopg
 
 from core.errors import TerraMinerError
 from core.settings import Settings
-from core.warehouse import open_loader
 from ingestion.contract import load_contracts
 from ingestion.landing import open_landing
 from ingestion.parsing import printable
-from ingestion.postgres import FileResult
 from ingestion.runner import PendingFile, ingest
+from ingestion.writers import FileResult, open_writer
 
 
 class Progress:
@@ -82,10 +81,10 @@ def run_ingest(args, settings: Settings) -> int:
     landing = open_landing(args.landing or settings.landing, endpoint_url=settings.endpoint_url)
     progress = Progress(enabled=not getattr(args, "quiet", False))
     started = time.perf_counter()
-    loader = open_loader(settings, landing)
+    writer = open_writer(settings, landing)
     try:
         pending, report = ingest(
-            loader, contracts, landing, dry_run=args.dry_run, retry_refused=args.retry_refused,
+            writer, contracts, landing, dry_run=args.dry_run, retry_refused=args.retry_refused,
             on_file_start=progress.start, on_progress=progress.advance, on_file_done=progress.finish,
         )
     except psycopg.errors.InsufficientPrivilege as err:
@@ -95,7 +94,7 @@ def run_ingest(args, settings: Settings) -> int:
             "or the admin"
         ) from None
     finally:
-        getattr(loader, "conn", loader).close()
+        writer.close()
     if args.dry_run:
         print(f"{len(pending)} pending file(s) in {landing.uri}")
         for item in pending:

@@ -241,10 +241,6 @@ class Contract(_Strict):
 
     # --------------------------------------------------------------- helpers
     @property
-    def raw_schema(self) -> str:
-        return "raw"
-
-    @property
     def raw_table(self) -> str:
         return self.name
 

@@ -25,7 +25,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ingestion.contract import NATIVE_DATE_FORMATS, Contract
-from ingestion.parsing import SPECIAL_DATE_WORDS, FileRefused, ParseStats, map_header, special_date_word
+from ingestion.parsing import SPECIAL_DATE_WORDS, ParseStats, map_header, special_date_word
 
 CHUNK = 1 << 20
 
@@ -255,8 +255,3 @@ def plan(binary: BinaryIO, contract: Contract) -> Plan:
                 yield numbered(chunk)
 
     return Plan(columns, first_data_line, body(), stats, counter)
-
-
-def refuse_or_fallback(err: Exception) -> Exception:
-    return err if isinstance(err, FileRefused) else Fallback(str(err))
-

@@ -6,10 +6,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ingestion.contract import Contract
 from ingestion.landing import Landing, LandingObject
-from ingestion.postgres import META_SCHEMA, FileResult, PostgresWriter
+from ingestion.writers import as_writer
+from ingestion.writers.base import FileResult, TableMismatch, Writer, is_pending
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -43,67 +48,28 @@ class IngestReport:
             "rows_rejected": sum(r.rows_rejected for r in self.results),
         }
 
-    def for_contract(self, name: str) -> IngestReport:
-        return IngestReport([r for r in self.results if r.contract == name])
 
-
-class RedshiftLoader:
-    """The Redshift writer behind the same interface as :class:`PostgresWriter` (production)."""
-
-    def __init__(self, conn, landing: Landing, iam_role: str):
-        from ingestion.redshift import RedshiftWriter
-
-        self.conn = conn
-        self.writer = RedshiftWriter(conn, landing, iam_role)
-
-    def ensure_meta(self) -> None:
-        self.writer.ensure_meta()
-
-    def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:
-        cursor = self.conn.cursor()
-        cursor.execute(
-            f"select file_key, file_version, status, contract_fingerprint from {META_SCHEMA}.load_ledger "
-            "where contract = %s", (contract.name,),
-        )
-        return {(k, v): (s, f) for k, v, s, f in cursor.fetchall()}
-
-    is_pending = staticmethod(PostgresWriter.is_pending)
-
-    def load(self, contract: Contract, landing: Landing, obj: LandingObject, *, retry_refused: bool = False,
-             on_progress=None) -> FileResult:
-        self.writer.ensure_table(contract)
-        return self.writer.load(contract, obj, retry_refused=retry_refused)
-
-
-def ensure_raw_tables(writer: PostgresWriter | RedshiftLoader, contracts: dict[str, Contract]) -> None:
+def ensure_raw_tables(writer: Writer, contracts: dict[str, Contract]) -> None:
     """Every contract's raw table exists (typed, empty) before its first file arrives, so dbt
     sources, their tests and BI tools see a table per contract from the first run. A table whose
     columns no longer match the contract is left alone here: loading its next file refuses it
     with the reason."""
-    from ingestion.postgres import _Refusal
-
-    if isinstance(writer, RedshiftLoader):
-        for contract in contracts.values():
-            writer.writer.ensure_table(contract)
-        return
     for contract in contracts.values():
         try:
-            with writer.conn.transaction():
-                writer.lock_table(contract)
+            with writer.lock(contract):
                 writer.ensure_table(contract)
-        except _Refusal:
+        except TableMismatch:
             continue
 
 
-def ensure_key_indexes(writer: PostgresWriter, contracts: dict[str, Contract]) -> None:
+def ensure_key_indexes(writer: Writer, contracts: dict[str, Contract]) -> None:
     """The key indexes contracts ask for (``index_key``), created after a run's loads: a first bulk
     load then pays one sorted index build instead of maintaining the index row by row (the 1M-sale
     benchmark's ingest, 3.8M such rows, took 141 s that way, 124 s with the build after the loads and
     104 s without the index); later daily loads maintain it as they insert."""
     for contract in contracts.values():
         if contract.index_key:
-            with writer.conn.transaction():
-                writer.lock_table(contract)
+            with writer.lock(contract):
                 created = writer.ensure_key_index(contract)
             if not created:
                 log.warning("raw.%s has no key index and this role does not own the table, so daily dbt builds "
@@ -111,7 +77,7 @@ def ensure_key_indexes(writer: PostgresWriter, contracts: dict[str, Contract]) -
 
 
 def discover(
-    writer: PostgresWriter | RedshiftLoader, contracts: dict[str, Contract], landing: Landing, *, retry_refused: bool = False
+    writer: Writer, contracts: dict[str, Contract], landing: Landing, *, retry_refused: bool = False
 ) -> list[PendingFile]:
     """Pending file versions of every contract, in landing-key order per contract."""
     pending = []
@@ -120,7 +86,7 @@ def discover(
         loaded_keys = {k for (k, _v), (status, _f) in ledger.items() if status == "loaded"}
         for obj in landing.list(contract.landing_prefix):
             state = ledger.get((obj.key, obj.version))
-            if not writer.is_pending(state, contract, retry_refused):
+            if not is_pending(state, contract, retry_refused):
                 continue
             kind = "retry" if state is not None else ("changed" if obj.key in loaded_keys else "new")
             pending.append(PendingFile(contract, obj, kind))
@@ -128,7 +94,7 @@ def discover(
 
 
 def ingest(
-    conn,
+    target: Writer | psycopg.Connection,
     contracts: dict[str, Contract],
     landing: Landing,
     *,
@@ -140,9 +106,10 @@ def ingest(
 ) -> tuple[list[PendingFile], IngestReport]:
     """Load every pending file; a refused file never stops the others.
 
-    ``conn`` is a psycopg connection (PostgreSQL) or an already built writer (e.g. RedshiftLoader).
+    ``target`` is a :class:`Writer` (``ingestion.writers.open_writer``) or a psycopg connection the
+    caller owns (loaded through a PostgresWriter on it). Nothing here closes it.
     """
-    writer = conn if isinstance(conn, RedshiftLoader) else PostgresWriter(conn)
+    writer = as_writer(target, landing)
     writer.ensure_meta()
     if not dry_run:
         ensure_raw_tables(writer, contracts)
@@ -153,10 +120,9 @@ def ingest(
     for index, item in enumerate(pending, start=1):
         if on_file_start is not None:
             on_file_start(item, index, len(pending))
-        result = writer.load(item.contract, landing, item.obj, retry_refused=retry_refused, on_progress=on_progress)
+        result = writer.load(item.contract, item.obj, retry_refused=retry_refused, on_progress=on_progress)
         report.results.append(result)
         if on_file_done is not None:
             on_file_done(result)
-    if not isinstance(writer, RedshiftLoader):  # Redshift has no indexes (sort keys instead)
-        ensure_key_indexes(writer, contracts)
+    ensure_key_indexes(writer, contracts)
     return pending, report

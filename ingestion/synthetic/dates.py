@@ -40,9 +40,3 @@ def compact(ordinal: int) -> str:
 def folder(day: dt.date) -> str:
     """The ``YYYY/MM/DD`` date folder of a landing key."""
     return f"{day.year:04d}/{day.month:02d}/{day.day:02d}"
-
-
-def daterange(start: dt.date, stop: dt.date):
-    """Days in ``[start, stop)``."""
-    for ordinal in range(start.toordinal(), stop.toordinal()):
-        yield dt.date.fromordinal(ordinal)

@@ -81,9 +81,3 @@ def render_people(surname: np.ndarray, first: np.ndarray, initial: np.ndarray) -
         f'"{SURNAMES[s]}, {FIRST_NAMES[f]} {INITIALS[i]}"'
         for s, f, i in zip(surname.tolist(), first.tolist(), initial.tolist(), strict=True)
     ]
-
-
-def surname_of(name: str) -> str | None:
-    """The surname of a rendered (or plain) person name; ``None`` for companies (no comma)."""
-    plain = name.strip('"')
-    return plain.split(",", 1)[0].strip() if "," in plain else None

@@ -45,23 +45,22 @@ def build_ingestion_asset(contract_name: str) -> dg.AssetsDefinition:
         op_tags={"terraminer/contract": contract_name},
     )
     def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource):
-        from core.warehouse import open_loader
         from ingestion.contract import load_contracts
         from ingestion.runner import ingest
+        from ingestion.writers import open_writer
 
         contracts = load_contracts(names=[contract_name])
         contract = contracts[contract_name]
-        settings = warehouse.settings()
-        loader = open_loader(settings, landing.open())
-        conn = getattr(loader, "conn", loader)
+        store = landing.open()
+        writer = open_writer(warehouse.settings(), store)
         try:
-            _, report = ingest(loader, contracts, landing.open(),
+            _, report = ingest(writer, contracts, store,
                                on_file_done=lambda r: context.log.info(
                                    f"{r.status} {r.file_key}: read {r.rows_read}, loaded {r.rows_loaded}, "
                                    f"rejected {r.rows_rejected} ({r.seconds:.2f} s)"))
-            mismatches, total_rows = _reconcile(conn, contract)
+            mismatches, total_rows = _reconcile(writer.conn, contract)
         finally:
-            conn.close()
+            writer.close()
         totals = report.totals()
         rate = totals["rows_rejected"] / totals["rows_read"] if totals["rows_read"] else 0.0
         yield dg.MaterializeResult(

@@ -17,9 +17,10 @@ import sqlglot
 from sqlglot import exp
 
 from core.errors import TerraMinerError
-from ingestion import redshift as rs
 from ingestion.contract import Contract, load_contracts
 from ingestion.landing import LandingObject, LocalLanding, S3Landing
+from ingestion.runner import ingest
+from ingestion.writers import redshift as rs
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # LOCK falls back to a Command, with a warning
 
@@ -708,3 +709,18 @@ def test_writer_creates_missing_tables():
         "ingestion_meta.load_ledger", "ingestion_meta.rejected_rows",
         "raw.uk_land_registry__price_paid", "raw.uk_land_registry__price_paid__changes",
     ]
+
+
+def test_the_runner_drives_the_redshift_writer_through_the_protocol(s3_landing):
+    contract = CONTRACTS["recorder__sales"]
+    header = "parcel_id,document_number,sale_date,recording_date,sale_price,deed_type,buyer_name,seller_name\n"
+    put(s3_landing, "recorder/sales/2024/01/03/sales.csv", (header + "P1,D1,2024-01-02,2024-01-05,100000,WD,A,B\n").encode())
+    cur = FakeCursor(loaded=1)
+    writer = rs.RedshiftWriter(FakeConnection(cur), s3_landing, ROLE, batch_id="b9")
+    pending, report = ingest(writer, {contract.name: contract}, s3_landing)
+    assert [p.state for p in pending] == ["new"]
+    assert [(r.status, r.rows_loaded) for r in report.results] == [("loaded", 1)]
+    sqls = cur.sqls()
+    assert sqls[:2] == ['CREATE SCHEMA IF NOT EXISTS "raw"', 'CREATE SCHEMA IF NOT EXISTS "ingestion_meta"']
+    assert any(s.startswith('CREATE TABLE IF NOT EXISTS "raw"."recorder__sales"') for s in sqls)
+    assert any(s.startswith('COPY "stage_recorder__sales"') for s in sqls) and sqls[-1] == "COMMIT"

@@ -58,7 +58,7 @@ def test_long_home_gets_short_socket_dir(tmp_path):
 def test_import_has_no_side_effects(tmp_path):
     """Importing settings, the CLI and the loader must not connect, parse or scan."""
     code = (
-        "import sys; import core.settings, terraminer.cli, ingestion.postgres, ingestion.runner; "
+        "import sys; import core.settings, terraminer.cli, ingestion.writers.postgres, ingestion.runner; "
         "assert 'dbt' not in sys.modules and 'dagster' not in sys.modules, sorted(m for m in sys.modules if m.startswith(('dbt','dagster')))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True, text=True)

@@ -20,8 +20,8 @@ import contextlib
 import re
 import time
 from array import array
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from operator import itemgetter
 
 import psycopg
@@ -40,19 +40,33 @@ from ingestion.parsing import (
     datestyle_for,
     describe_decompression_error,
     open_binary,
-    open_text,
-    parse_csv,
-    parse_jsonl,
-    parse_parquet,
     printable,
 )
+from ingestion.writers.base import (
+    META_COLUMNS,
+    META_SCHEMA,
+    RAW_SCHEMA,
+    CopyOutcome,
+    FileResult,
+    TableMismatch,
+    is_pending,
+    read_ledger_versions,
+    threshold_refusal,
+)
+from ingestion.writers.files import capture_lines, open_batches
+from ingestion.writers.text import (
+    first_invalid_byte,
+    is_text_type,
+    normal_type,
+    one_line,
+    storable,
+    utf8_encodable,
+)
 
-META_SCHEMA = "ingestion_meta"
-REJECT_ALLOWANCE = 10  # a file is refused only when rejects exceed both the share and this count
 _MAX_REJECT_DETAILS = 1_000_000
 _NOTICE = re.compile(r'at line (\d+) for column "(.*?)": (?:"(.*)"|null input)$', re.S)
 
-LOAD_SCHEMAS = ("raw", META_SCHEMA)
+LOAD_SCHEMAS = (RAW_SCHEMA, META_SCHEMA)
 META_DDL = f"""
 create table if not exists {META_SCHEMA}.load_ledger (
     load_id bigint generated always as identity primary key,
@@ -88,31 +102,8 @@ create index if not exists rejected_rows_load_idx on {META_SCHEMA}.rejected_rows
 """
 
 
-@dataclass
-class FileResult:
-    contract: str
-    file_key: str
-    file_version: str
-    status: str  # loaded | refused | skipped
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    replaced: bool = False
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _CopyOutcome:
-    rows_read: int
-    rows_loaded: int
-    rejects: list[Reject]
-    stats: ParseStats
-
-
 class _Refusal(Exception):
-    def __init__(self, reason: str, outcome: _CopyOutcome | None = None):
+    def __init__(self, reason: str, outcome: CopyOutcome | None = None):
         super().__init__(reason)
         self.outcome = outcome
 
@@ -122,10 +113,12 @@ def q(*parts: str) -> sql.Composed:
 
 
 class PostgresWriter:
-    """Loads landing files into one PostgreSQL database. Not thread-safe: one per connection."""
+    """Loads files of one landing zone into one PostgreSQL database (the ``Writer`` protocol).
+    Not thread-safe: one per connection."""
 
-    def __init__(self, conn: psycopg.Connection):
+    def __init__(self, conn: psycopg.Connection, landing: Landing):
         self.conn = conn
+        self.landing = landing
         self._notices: list[str] = []
         self._collect = False
         conn.add_notice_handler(self._on_notice)
@@ -160,8 +153,19 @@ class PostgresWriter:
             if not tables:
                 self.conn.execute(META_DDL)
 
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def lock(self, contract: Contract) -> Iterator[None]:
+        """A transaction holding the contract's raw-table lock."""
+        with self.conn.transaction():
+            self.lock_table(contract)
+            yield
+
     def ensure_table(self, contract: Contract) -> None:
-        """Create (or add new contract columns to) the raw table; call under the table lock."""
+        """Create (or add new contract columns to) the raw table; call under the table lock.
+        A column whose type differs from the contract raises TableMismatch."""
         tables = [contract.raw_table]
         if contract.load.mode == "merge":
             tables.append(contract.changes_table)
@@ -172,7 +176,7 @@ class PostgresWriter:
                     "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a "
                     "join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace "
                     "where n.nspname = %s and c.relname = %s and a.attnum > 0 and not a.attisdropped",
-                    ("raw", table),
+                    (RAW_SCHEMA, table),
                 )
             }
             if not existing:
@@ -180,19 +184,19 @@ class PostgresWriter:
                 # rows arrive in load order, so a BRIN index on the load time is a few pages and
                 # costs COPY nothing; incremental dbt models and tests filter on it
                 self.conn.execute(
-                    sql.SQL("create index on {} using brin (_loaded_at)").format(q("raw", table))
+                    sql.SQL("create index on {} using brin (_loaded_at)").format(q(RAW_SCHEMA, table))
                 )
                 if table == contract.changes_table:
                     self.conn.execute(
                         sql.SQL("create index on {} ({})").format(
-                            q("raw", table), sql.SQL(", ").join(map(sql.Identifier, contract.key))
+                            q(RAW_SCHEMA, table), sql.SQL(", ").join(map(sql.Identifier, contract.key))
                         )
                     )
-                    self.conn.execute(sql.SQL("create index on {} (_file_key)").format(q("raw", table)))
+                    self.conn.execute(sql.SQL("create index on {} (_file_key)").format(q(RAW_SCHEMA, table)))
                 elif contract.load.mode == "merge":
                     self.conn.execute(
                         sql.SQL("create unique index on {} ({})").format(
-                            q("raw", table), sql.SQL(", ").join(map(sql.Identifier, contract.key))
+                            q(RAW_SCHEMA, table), sql.SQL(", ").join(map(sql.Identifier, contract.key))
                         )
                     )
                 continue
@@ -201,11 +205,11 @@ class PostgresWriter:
                 if have is None:
                     self.conn.execute(
                         sql.SQL("alter table {} add column {} {}").format(
-                            q("raw", table), sql.Identifier(col.name), sql.SQL(_pg_type(col.type))
+                            q(RAW_SCHEMA, table), sql.Identifier(col.name), sql.SQL(_pg_type(col.type))
                         )
                     )
-                elif _normal_type(have) != _normal_type(_pg_type(col.type)):
-                    raise _Refusal(
+                elif normal_type(have) != normal_type(_pg_type(col.type)):
+                    raise TableMismatch(
                         f"raw.{table}.{col.name} is {have} but the contract says {col.type}: "
                         "migrate the column (alter table) or revert the contract"
                     )
@@ -234,7 +238,7 @@ class PostgresWriter:
             return False
         self.conn.execute(
             sql.SQL("create index if not exists {} on {} ({})").format(
-                sql.Identifier(name), q("raw", contract.raw_table), sql.SQL(", ").join(map(sql.Identifier, contract.key))
+                sql.Identifier(name), q(RAW_SCHEMA, contract.raw_table), sql.SQL(", ").join(map(sql.Identifier, contract.key))
             )
         )
         return True
@@ -242,34 +246,21 @@ class PostgresWriter:
     # ------------------------------------------------------------------ ledger
     def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:
         """(file_key, file_version) → (status, contract_fingerprint) for every ledger row of a contract."""
-        rows = self.conn.execute(
-            f"select file_key, file_version, status, contract_fingerprint from {META_SCHEMA}.load_ledger "
-            "where contract = %s",
-            (contract.name,),
-        ).fetchall()
+        versions = read_ledger_versions(self.conn, contract)
         self.conn.commit()
-        return {(k, v): (s, f) for k, v, s, f in rows}
-
-    @staticmethod
-    def is_pending(state: tuple[str, str | None] | None, contract: Contract, retry_refused: bool) -> bool:
-        if state is None:
-            return True
-        status, fingerprint = state
-        if status == "loaded":
-            return False
-        return retry_refused or fingerprint != contract.fingerprint
+        return versions
 
     # ------------------------------------------------------------------ loading
     def load(
         self,
         contract: Contract,
-        landing: Landing,
         obj: LandingObject,
         *,
         retry_refused: bool = False,
         on_progress: Callable[[int], None] | None = None,
     ) -> FileResult:
         started = time.perf_counter()
+        landing = self.landing
         result = FileResult(contract.name, obj.key, obj.version, "skipped")
         with self.conn.transaction():
             self.lock_table(contract)
@@ -279,7 +270,7 @@ class PostgresWriter:
                 (contract.name, obj.key),
             ).fetchall()
             same = next((r for r in rows if r[1] == obj.version), None)
-            if same is not None and not self.is_pending((same[2], same[3]), contract, retry_refused):
+            if same is not None and not is_pending((same[2], same[3]), contract, retry_refused):
                 result.seconds = time.perf_counter() - started
                 return result
             if same is not None:  # a refused version retried: forget the earlier attempt
@@ -288,7 +279,10 @@ class PostgresWriter:
             previous = next((r for r in rows if r[2] == "loaded" and r[1] != obj.version), None)
             started_at = self.conn.execute("select clock_timestamp()").fetchone()[0]
             try:
-                self.ensure_table(contract)
+                try:
+                    self.ensure_table(contract)
+                except TableMismatch as err:
+                    raise _Refusal(str(err)) from None
                 with self.conn.transaction():
                     if previous is not None and contract.load.mode == "append":
                         raise _Refusal(
@@ -315,20 +309,14 @@ class PostgresWriter:
                 result.status = "loaded"
                 result.replaced = previous is not None
             if outcome is not None:
-                result.rows_read = outcome.rows_read
-                result.rows_loaded = outcome.rows_loaded if result.status == "loaded" else 0
-                result.rows_rejected = len(outcome.rejects)
-                if outcome.stats.extra_columns:
-                    result.notes.append(f"ignored undeclared columns: {', '.join(outcome.stats.extra_columns)}")
-                if outcome.stats.missing_columns:
-                    result.notes.append(f"absent nullable columns loaded as NULL: {', '.join(outcome.stats.missing_columns)}")
+                result.count(outcome)
         result.seconds = time.perf_counter() - started
         return result
 
     def _record(self, contract, obj, status, outcome, error, started_at, started) -> int:
         rows_read = outcome.rows_read if outcome else 0
         rows_loaded = outcome.rows_loaded if outcome and status == "loaded" else 0
-        rows_rejected = len(outcome.rejects) if outcome else 0
+        rows_rejected = outcome.rows_rejected if outcome else 0
         return self.conn.execute(
             f"insert into {META_SCHEMA}.load_ledger (contract, file_key, file_version, file_size, status, "
             "rows_read, rows_loaded, rows_rejected, error, contract_fingerprint, started_at, finished_at, seconds) "
@@ -339,18 +327,18 @@ class PostgresWriter:
             ),
         ).fetchone()[0]
 
-    def _write_rejects(self, load_id: int, contract: Contract, obj: LandingObject, rejects: list[Reject]) -> None:
+    def _write_rejects(self, load_id: int, contract: Contract, obj: LandingObject, rejects) -> None:
         if not rejects:
             return
         cols = "load_id, contract, file_key, file_version, line_number, column_name, reason, value, raw_text"
         with self.conn.cursor().copy(f"copy {META_SCHEMA}.rejected_rows ({cols}) from stdin") as cp:
             for r in rejects:
                 cp.write_row(
-                    (load_id, contract.name, obj.key, obj.version, r.line, r.column, _storable(r.reason),
-                     _storable(r.value), _storable(getattr(r, "raw_text", None)))
+                    (load_id, contract.name, obj.key, obj.version, r.line, r.column, storable(r.reason),
+                     storable(r.value), storable(getattr(r, "raw_text", None)))
                 )
 
-    def _load_rows(self, contract, landing, obj, replacing: bool, on_progress) -> _CopyOutcome:
+    def _load_rows(self, contract, landing, obj, replacing: bool, on_progress) -> CopyOutcome:
         target = contract.changes_table if contract.load.mode == "merge" else contract.raw_table
         self.conn.execute("select set_config('terraminer.file_key', %s, true)", (obj.key,))
         self.conn.execute("select set_config('terraminer.file_version', %s, true)", (obj.version,))
@@ -359,24 +347,16 @@ class PostgresWriter:
         if replacing:
             if contract.load.mode == "merge":
                 touched_before = self._keys_of_file(contract, obj.key)
-            self.conn.execute(sql.SQL("delete from {} where _file_key = %s").format(q("raw", target)), (obj.key,))
+            self.conn.execute(sql.SQL("delete from {} where _file_key = %s").format(q(RAW_SCHEMA, target)), (obj.key,))
         outcome = self._copy(contract, landing, obj, target, on_progress)
-        threshold = contract.reject_threshold
-        if outcome.rejects and len(outcome.rejects) > max(threshold * outcome.rows_read, REJECT_ALLOWANCE):
-            share = len(outcome.rejects) / max(outcome.rows_read, 1)
-            first = outcome.rejects[0]
-            raise _Refusal(
-                f"{len(outcome.rejects)} of {outcome.rows_read} rows rejected ({share:.1%} > threshold "
-                f"{threshold:.1%}); first: line {first.line}"
-                + (f" column {first.column}" if first.column else "")
-                + f": {first.reason}",
-                outcome,
-            )
+        refusal = threshold_refusal(contract, outcome)
+        if refusal is not None:
+            raise _Refusal(refusal, outcome)
         if contract.load.mode == "merge":
             self._apply_merge(contract, obj.key, touched_before)
         return outcome
 
-    def _copy(self, contract, landing, obj, target, on_progress) -> _CopyOutcome:
+    def _copy(self, contract, landing, obj, target, on_progress) -> CopyOutcome:
         if passthrough.eligible(contract):
             try:
                 with self.conn.transaction():
@@ -385,7 +365,7 @@ class PostgresWriter:
                 pass  # rolled back: load through the parsing path, which explains every row
         return self._copy_parsed(contract, landing, obj, target, on_progress)
 
-    def _copy_fast(self, contract, landing, obj, target, on_progress) -> _CopyOutcome:
+    def _copy_fast(self, contract, landing, obj, target, on_progress) -> CopyOutcome:
         """Stream the file's bytes to COPY unchanged (see ingestion.passthrough)."""
         self._notices = []
         self._collect = True
@@ -396,7 +376,7 @@ class PostgresWriter:
                 fmt = contract.format
                 cols = sql.SQL(", ").join(map(sql.Identifier, ["_row_number", *plan.columns]))
                 # quoted empty strings are NULL too (as in the parsing path); typed columns reject ''
-                text_cols = [c.name for c in contract.columns if c.name in plan.columns and _is_text(c.type)]
+                text_cols = [c.name for c in contract.columns if c.name in plan.columns and is_text_type(c.type)]
                 force_null = (
                     sql.SQL(", force_null ({})").format(sql.SQL(", ").join(map(sql.Identifier, text_cols)))
                     if text_cols else sql.SQL("")
@@ -404,7 +384,7 @@ class PostgresWriter:
                 copy_sql = sql.SQL(
                     "copy {} ({}) from stdin (format csv, delimiter {}, quote {}{}, "
                     "on_error ignore, log_verbosity verbose)"
-                ).format(q("raw", target), cols, sql.Literal(fmt.delimiter), sql.Literal(fmt.quote), force_null)
+                ).format(q(RAW_SCHEMA, target), cols, sql.Literal(fmt.delimiter), sql.Literal(fmt.quote), force_null)
                 with self.conn.cursor() as cur:
                     with cur.copy(copy_sql) as copy:
                         for chunk in plan.body:
@@ -415,18 +395,18 @@ class PostgresWriter:
         except DECOMPRESSION_ERRORS as err:
             raise _Refusal(describe_decompression_error(err)) from None
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as err:
-            raise passthrough.Fallback(_one_line(err)) from None
+            raise passthrough.Fallback(one_line(err)) from None
         finally:
             self._collect = False
         if self._notices or rows_loaded != plan.counter.total:
             raise passthrough.Fallback("rows rejected: explain them through the parsing path")
-        return _CopyOutcome(rows_loaded, rows_loaded, [], plan.stats)
+        return CopyOutcome(rows_loaded, 0, notes=_notes(plan.stats))
 
-    def _copy_parsed(self, contract, landing, obj, target, on_progress) -> _CopyOutcome:
+    def _copy_parsed(self, contract, landing, obj, target, on_progress) -> CopyOutcome:
         columns = ["_row_number"] + [c.name for c in contract.columns]
         copy_sql = sql.SQL(
             "copy {} ({}) from stdin (format text, on_error ignore, log_verbosity verbose)"
-        ).format(q("raw", target), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        ).format(q(RAW_SCHEMA, target), sql.SQL(", ").join(map(sql.Identifier, columns)))
         stats = ParseStats()
         rejects: list[Reject] = []
         copy_lines = array("q")  # COPY line n → source line copy_lines[n - 1]
@@ -435,7 +415,7 @@ class PostgresWriter:
         rows_read = 0
         try:
             with contextlib.ExitStack() as stack:
-                batches = stack.enter_context(_open_batches(contract, landing, obj, stats, on_progress, None))
+                batches = stack.enter_context(open_batches(contract, landing, obj, stats, on_progress=on_progress))
                 cur = stack.enter_context(self.conn.cursor())
                 with cur.copy(copy_sql) as copy:
                     for batch in batches:
@@ -453,9 +433,9 @@ class PostgresWriter:
         except UnicodeError as err:
             raise _Refusal(f"cannot decode as {contract.format.encoding}: {err}; set format.encoding") from None
         except psycopg.errors.DataError as err:
-            raise _Refusal(f"PostgreSQL refused the data: {_one_line(err)}") from None
+            raise _Refusal(f"PostgreSQL refused the data: {one_line(err)}") from None
         except psycopg.errors.IntegrityError as err:
-            raise _Refusal(f"PostgreSQL refused the data: {_one_line(err)}") from None
+            raise _Refusal(f"PostgreSQL refused the data: {one_line(err)}") from None
         finally:
             self._collect = False
         pg_rejects = []
@@ -473,16 +453,12 @@ class PostgresWriter:
         rejects.extend(pg_rejects)
         if rejects:
             rejects = self._explain(contract, landing, obj, rejects)
-        return _CopyOutcome(rows_read, rows_loaded, rejects, stats)
+        first = (rejects[0].line, rejects[0].column, rejects[0].reason) if rejects else None
+        return CopyOutcome(rows_loaded, len(rejects), len(pg_rejects), first, tuple(rejects), _notes(stats))
 
     def _explain(self, contract, landing, obj, rejects: list[Reject]) -> list[_ExplainedReject]:
         """Second pass: raw text of every rejected line, and PostgreSQL's reason for type errors."""
-        wanted = {r.line for r in rejects}
-        found: dict[int, tuple[str, tuple | None]] = {}
-        with contextlib.suppress(FileRefused, *DECOMPRESSION_ERRORS, UnicodeError):
-            with _open_batches(contract, landing, obj, ParseStats(), None, wanted) as records:
-                for line, raw, values in records:
-                    found[line] = (raw, values)
+        found = capture_lines(contract, landing, obj, {r.line for r in rejects})
         positions = {c.name: i for i, c in enumerate(contract.columns)}
         types = {c.name: c.type for c in contract.columns}
         pending = []
@@ -500,7 +476,7 @@ class PostgresWriter:
             messages = self.conn.execute(
                 "select coalesce((pg_input_error_info(v, t)).message, 'value does not fit type ' || t) "
                 "from unnest(%s::text[], %s::text[]) with ordinality as u(v, t, n) order by n",
-                ([_storable(p.value) or "" for p in pending], [_pg_type(types.get(p.column, "text")) for p in pending]),
+                ([storable(p.value) or "" for p in pending], [_pg_type(types.get(p.column, "text")) for p in pending]),
             ).fetchall()
             for item, (message,) in zip(pending, messages, strict=True):
                 item.reason = message
@@ -511,14 +487,14 @@ class PostgresWriter:
     def _keys_of_file(self, contract: Contract, file_key: str):
         keys = sql.SQL(", ").join(map(sql.Identifier, contract.key))
         return self.conn.execute(
-            sql.SQL("select distinct {} from {} where _file_key = %s").format(keys, q("raw", contract.changes_table)),
+            sql.SQL("select distinct {} from {} where _file_key = %s").format(keys, q(RAW_SCHEMA, contract.changes_table)),
             (file_key,),
         ).fetchall()
 
     def _apply_merge(self, contract: Contract, file_key: str, touched_before) -> None:
         key_cols = [sql.Identifier(k) for k in contract.key]
         keys = sql.SQL(", ").join(key_cols)
-        changes, live = q("raw", contract.changes_table), q("raw", contract.raw_table)
+        changes, live = q(RAW_SCHEMA, contract.changes_table), q(RAW_SCHEMA, contract.raw_table)
         self.conn.execute("drop table if exists _touched")
         self.conn.execute(
             sql.SQL("create temp table _touched on commit drop as select distinct {} from {} where _file_key = %s")
@@ -531,7 +507,7 @@ class PostgresWriter:
                     cp.write_row(row)
         join = sql.SQL(" and ").join(sql.SQL("x.{0} = t.{0}").format(k) for k in key_cols)
         self.conn.execute(sql.SQL("delete from {} x using _touched t where {}").format(live, join))
-        cols = [c.name for c in contract.columns] + ["_file_key", "_file_version", "_row_number", "_loaded_at"]
+        cols = [c.name for c in contract.columns] + list(META_COLUMNS)
         col_list = sql.SQL(", ").join(map(sql.Identifier, cols))
         deletes = contract.load.change_type.delete
         self.conn.execute(
@@ -556,22 +532,6 @@ class _ExplainedReject:
     reason: str
     value: str | None
     raw_text: str | None
-
-
-@contextlib.contextmanager
-def _open_batches(contract, landing, obj, stats, on_progress, capture_lines):
-    """Open the object and yield the format's batch iterator (or capture iterator)."""
-    kind = contract.format.type
-    if kind == "parquet":
-        with landing.local_path(obj) as path:
-            yield parse_parquet(path, contract, stats, capture_lines=capture_lines)
-        return
-    with contextlib.closing(landing.open(obj)) as raw:
-        counted = CountingReader(raw, on_progress)
-        binary = open_binary(counted, contract, obj.key)
-        text = open_text(binary, contract)
-        parser = parse_csv if kind == "csv" else parse_jsonl
-        yield parser(text, contract, stats, capture_lines=capture_lines)
 
 
 def _encode_batch(batch: Batch, contract: Contract, rejects: list) -> tuple[bytes, list[tuple]]:
@@ -600,7 +560,7 @@ def _encode_batch(batch: Batch, contract: Contract, rejects: list) -> tuple[byte
     kept, lines = [], []
     names = [c.name for c in contract.columns]
     for row in rows:
-        bad = next((i for i, v in enumerate(row) if "\x00" in v or _has_surrogate(v)), None)
+        bad = next((i for i, v in enumerate(row) if "\x00" in v or not utf8_encodable(v)), None)
         if bad is None:
             lines.append("\t".join(_escape(v) if v else "" for v in row))
             kept.append(row)
@@ -609,10 +569,8 @@ def _encode_batch(batch: Batch, contract: Contract, rejects: list) -> tuple[byte
         if "\x00" in value:
             reason = "NUL byte (0x00) in value: PostgreSQL text cannot hold it"
         else:
-            raw = value.encode("utf-8", "surrogateescape")
-            bad_byte = next((b for b in raw if b >= 0x80), 0)
             reason = (
-                f"invalid {contract.format.encoding} byte 0x{bad_byte:02x}: "
+                f"invalid {contract.format.encoding} byte 0x{first_invalid_byte(value):02x}: "
                 "if the whole file is another encoding, set format.encoding (e.g. latin-1)"
             )
         rejects.append(Reject(int(row[0]), names[bad - 1], reason, value))
@@ -638,45 +596,17 @@ def _nulls(text: str) -> str:
     return text
 
 
-def _has_surrogate(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def _storable(value: str | None, limit: int = 1_000_000) -> str | None:
-    """Text PostgreSQL can store: NULs and undecodable bytes made visible, very long values cut."""
-    if value is None:
-        return None
-    if "\x00" in value:
-        value = value.replace("\x00", "\\x00")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if len(value) > limit:
-        value = value[:limit] + f"… [{len(value) - limit} more characters]"
-    return value
-
-
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())[:500]
-
-
-def _is_text(contract_type: str) -> bool:
-    return contract_type == "text" or contract_type.startswith(("varchar", "char"))
+def _notes(stats: ParseStats) -> tuple[str, ...]:
+    notes = []
+    if stats.extra_columns:
+        notes.append(f"ignored undeclared columns: {', '.join(stats.extra_columns)}")
+    if stats.missing_columns:
+        notes.append(f"absent nullable columns loaded as NULL: {', '.join(stats.missing_columns)}")
+    return tuple(notes)
 
 
 def _pg_type(contract_type: str) -> str:
     return "timestamp with time zone" if contract_type == "timestamptz" else contract_type
-
-
-def _normal_type(name: str) -> str:
-    name = name.replace("character varying", "varchar").replace("timestamp without time zone", "timestamp")
-    name = name.replace("timestamp with time zone", "timestamptz").replace("character(", "char(")
-    return name.replace(" ", "")
 
 
 def _create_table_sql(contract: Contract, table: str) -> sql.Composed:
@@ -692,4 +622,4 @@ def _create_table_sql(contract: Contract, table: str) -> sql.Composed:
         sql.SQL("_row_number bigint not null"),
         sql.SQL("_loaded_at timestamptz not null default now()"),
     ]
-    return sql.SQL("create table {} ({})").format(q("raw", table), sql.SQL(", ").join(cols))
+    return sql.SQL("create table {} ({})").format(q(RAW_SCHEMA, table), sql.SQL(", ").join(cols))

@@ -1,0 +1,141 @@
+"""What every writer shares: the ``Writer`` protocol the runner talks to, the per-file result,
+the ledger rule for pending file versions and the reject threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ingestion.contract import RESERVED_COLUMNS, Contract
+from ingestion.landing import LandingObject
+
+RAW_SCHEMA = "raw"
+META_SCHEMA = "ingestion_meta"
+META_COLUMNS = RESERVED_COLUMNS  # load metadata every raw table carries after the contract columns
+REJECT_ALLOWANCE = 10  # a file is refused only when rejects exceed both the share and this count
+
+LedgerState = tuple[str, str | None]  # (status, contract_fingerprint) of one ledger row
+LEDGER_VERSIONS_SQL = (
+    f"select file_key, file_version, status, contract_fingerprint from {META_SCHEMA}.load_ledger "
+    "where contract = %s"
+)
+
+
+@dataclass
+class FileResult:
+    """What loading one file version did (every writer returns this)."""
+
+    contract: str
+    file_key: str
+    file_version: str
+    status: str  # loaded | refused | skipped
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    replaced: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, outcome: CopyOutcome) -> None:
+        """Take the row counts (and notes) of the copy; a refused file loaded nothing."""
+        self.rows_read = outcome.rows_read
+        self.rows_loaded = outcome.rows_loaded if self.status == "loaded" else 0
+        self.rows_rejected = outcome.rows_rejected
+        self.notes.extend(outcome.notes)
+
+
+@dataclass(frozen=True)
+class CopyOutcome:
+    """What one file's copy did, before the commit-or-refuse decision."""
+
+    rows_loaded: int
+    rows_rejected: int  # parser + database rejects
+    copy_rejected: int = 0  # of which the database's COPY rejected
+    first: tuple | None = None  # (line, column, reason) of the first reject
+    rejects: tuple = ()  # the rejected rows, when the writer holds them in Python (PostgreSQL)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def rows_read(self) -> int:
+        return self.rows_loaded + self.rows_rejected
+
+
+class TableMismatch(Exception):
+    """A raw table's column has another type than the contract says (its files are refused)."""
+
+
+def is_pending(state: LedgerState | None, contract: Contract, retry_refused: bool) -> bool:
+    """A file version is loaded once; a refused one again on ``retry_refused`` or a changed contract."""
+    if state is None:
+        return True
+    status, fingerprint = state
+    if status == "loaded":
+        return False
+    return retry_refused or fingerprint != contract.fingerprint
+
+
+def threshold_refusal(contract: Contract, outcome: CopyOutcome) -> str | None:
+    """Refused when rejects exceed both the contract's share and REJECT_ALLOWANCE rows."""
+    rejected, read = outcome.rows_rejected, outcome.rows_read
+    threshold = contract.reject_threshold
+    if not rejected or rejected <= max(threshold * read, REJECT_ALLOWANCE):
+        return None
+    share = rejected / max(read, 1)
+    message = f"{rejected} of {read} rows rejected ({share:.1%} > threshold {threshold:.1%})"
+    if outcome.first:
+        line, column, reason = outcome.first
+        message += f"; first: line {line}" + (f" column {column}" if column else "") + f": {reason}"
+    return message
+
+
+def read_ledger_versions(conn, contract: Contract) -> dict[tuple[str, str], LedgerState]:
+    """(file_key, file_version) → (status, contract_fingerprint) for every ledger row of a contract
+    (any DB-API connection)."""
+    cursor = conn.cursor()
+    cursor.execute(LEDGER_VERSIONS_SQL, (contract.name,))
+    return {(k, v): (s, f) for k, v, s, f in cursor.fetchall()}
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """Loads landing files of one landing zone into one warehouse (``ingestion.writers.open_writer``).
+
+    The runner calls, per run: ``ensure_meta``; per contract ``lock`` + ``ensure_table``;
+    ``ledger_versions`` to find pending files; ``load`` per file (its own transaction and lock);
+    per contract ``lock`` + ``ensure_key_index`` after the loads. ``close`` closes ``conn``."""
+
+    conn: Any  # the DB-API connection it writes through (read-only checks may share it)
+
+    def ensure_meta(self) -> None:
+        """Create the load schemas and the ledger tables that do not exist yet."""
+
+    def lock(self, contract: Contract) -> AbstractContextManager[None]:
+        """A transaction holding the contract's table lock (DDL on its raw tables)."""
+
+    def ensure_table(self, contract: Contract) -> None:
+        """Create the raw table(s) or add new contract columns; call under ``lock``. PostgreSQL
+        raises TableMismatch for a changed column type (its files are then refused); Redshift
+        raises RedshiftPlanError (the run stops)."""
+
+    def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], LedgerState]:
+        """(file_key, file_version) → (status, contract_fingerprint) of every ledger row."""
+
+    def load(
+        self,
+        contract: Contract,
+        obj: LandingObject,
+        *,
+        retry_refused: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> FileResult:
+        """Load one file version exactly once (rows, rejects and ledger row in one transaction)."""
+
+    def ensure_key_index(self, contract: Contract) -> bool:
+        """The index on the contract's ``index_key``; call under ``lock``. False when it is missing
+        and this role may not create it."""
+
+    def close(self) -> None:
+        """Close the connection."""
