@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TERRAMINER_PROJECT_DIR := $(CURDIR)
 
-.PHONY: help install demo test test-slow lint ruff sqlfluff dbt-ci ui mlflow-ui serve bench clean
+.PHONY: help install demo test test-slow lint ruff sqlfluff dbt-ci manifest ui mlflow-ui serve bench clean
 
 help:
 	@echo "make demo       set up .venv, start the embedded stack, run the whole pipeline (~3 min first time)"
 	@echo "make test       lint + pytest + dbt build on the ci target (what CI runs)"
 	@echo "make test-slow  randomized fault-injection trials (slow)"
 	@echo "make ui         Dagster UI on the local stack (http://127.0.0.1:3000)"
+	@echo "make manifest   prepare the dbt manifest Dagster loads (the UI also does it when it is missing)"
 	@echo "make mlflow-ui  MLflow UI on the local store (http://127.0.0.1:5000)"
 	@echo "make serve      the champion AVM over HTTP (http://127.0.0.1:5001/invocations)"
 	@echo "make bench      benchmarks (results in bench/results/)"
@@ -50,6 +51,10 @@ sqlfluff: $(STAMP)
 
 dbt-ci: $(STAMP)
 	$(BIN)/python -m terraminer.ci dbt
+
+# dbt parse into target/dagster: what the code location reads (production images run it at build time).
+manifest: $(STAMP)
+	DBT_PROFILES_DIR=$(CURDIR) $(BIN)/python -c 'from orchestration.project import prepare_manifest; print(prepare_manifest())'
 
 ui: $(STAMP)
 	$(BIN)/terraminer up

@@ -1,6 +1,6 @@
 """dbt incremental benchmark: a one-day incremental ``dbt build`` vs the full build of the same warehouse.
 
-On a fresh embedded stack (``temp_stack``, env ci): synthetic feeds at the scale giving about
+On a fresh embedded stack (``temporary_stack``, env ci): synthetic feeds at the scale giving about
 ``--sales`` sales over ``--days`` days (scale = sales x 1,096 / (1,000 x days)), ``terraminer ingest``,
 ``dbt seed``, a full ``dbt build`` (timed). Then one more day of files (the day after the window) is
 generated and ingested, and ``dbt build`` runs again without ``--full-refresh`` (timed). New rows =
@@ -107,31 +107,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=12, help="slowest nodes of each build to print")
     args = parser.parse_args(argv)
 
+    from core.dbt import dbt_env, dbt_executable
     from core.settings import project_dir
     from core.warehouse import connect
-    from terraminer.ci import _bin, dbt_env, temp_stack
+    from terraminer import pipeline
+    from terraminer.stack import temporary_stack
 
     scale = scale_for(args.sales, args.days)
     new_day = START + dt.timedelta(days=args.days)
-    python, dbt = sys.executable, _bin("dbt")
+    python, dbt = sys.executable, dbt_executable()
     steps: dict[str, dict] = {}
 
-    with temp_stack("tmdi-") as settings, tempfile.TemporaryDirectory(prefix="tmdi-work-", dir="/tmp") as tmp:
+    with temporary_stack("tmdi-") as settings, tempfile.TemporaryDirectory(prefix="tmdi-work-", dir="/tmp") as tmp:
         work = Path(tmp)
         logs, target = work / "logs", work / "target"
         logs.mkdir()
         landing = Path(settings.landing)
-        env = dbt_env(settings)
-        env.update(TERRAMINER_ENV="ci", TERRAMINER_HOME=str(settings.home_dir), DBT_PROFILES_DIR=str(project_dir()),
-                   DBT_TARGET_PATH=str(target), DBT_LOG_PATH=str(work / "dbt-logs"), PYTHONUNBUFFERED="1")
+        env = dbt_env(settings, "ci", TERRAMINER_ENV="ci", TERRAMINER_HOME=str(settings.home_dir),
+                      DBT_PROFILES_DIR=str(project_dir()), DBT_TARGET_PATH=str(target),
+                      DBT_LOG_PATH=str(work / "dbt-logs"), PYTHONUNBUFFERED="1")
         server = postmaster_pid(settings)
-
-        from ml.warehouse import ensure_ml_tables
-        from terraminer import roles
-
-        with connect(settings) as conn:
-            roles.apply_postgres(conn)
-            ensure_ml_tables(conn)
+        pipeline.prepare_warehouse(settings)
 
         def step(name: str, cmd: list[str]) -> dict:
             result = run_step(name, cmd, env=env, cwd=project_dir(), log_dir=logs, server_pid=server)

@@ -90,10 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     import boto3
     import psycopg
 
-    from terraminer.ci import temp_stack
-    from terraminer.stack import pg_bin
+    from terraminer.stack import pg_bin, temporary_stack
 
-    with temp_stack("tmb-") as settings, moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
+    with temporary_stack("tmb-") as settings, moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "sales.csv"
         size = write_sales_csv(csv_path, args.rows)
         print(f"file: {args.rows:,} rows, {size / 1e6:.1f} MB", flush=True)

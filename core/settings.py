@@ -1,4 +1,4 @@
-"""One settings object for every environment (ARCHITECTURE §3).
+"""One settings object for every environment (docs/ARCHITECTURE.md §3).
 
 Everything is resolved lazily from ``TERRAMINER_*`` (and a few standard) environment variables;
 importing this module reads nothing and connects to nothing.
@@ -76,17 +76,17 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TERRAMINER_", extra="ignore")
 
-    env: Env = "local"
-    home: Path | None = Field(default=None, description="Local state: Postgres data, landing, MLflow, Dagster")
-    landing_uri: str | None = Field(default=None, description="file:///path, a plain path, or s3://bucket/prefix")
+    env: Env = Field(default="local", description="local, ci, dev, staging or prod: warehouse, landing, MLflow, dbt target")
+    home: Path | None = Field(default=None, description="local state: Postgres, landing, MLflow, Dagster, logs (.terraminer/)")
+    landing_uri: str | None = Field(default=None, description="landing zone: a folder, file:///path or s3://bucket/prefix")
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (moto, MinIO)")
-    database: str = "terraminer"
-    pg_user: str = "postgres"
-    pg_port: int = 5432
-    pg_tcp: bool = Field(default=False, description="Also listen on 127.0.0.1:pg_port (BI tools)")
-    mlflow_tracking_uri: str | None = None
-    dbt_target: str | None = None
-    redshift_iam_role: str | None = None
+    database: str = Field(default="terraminer", description="warehouse database name")
+    pg_user: str = Field(default="postgres", description="embedded PostgreSQL superuser")
+    pg_port: int = Field(default=5432, description="embedded PostgreSQL port")
+    pg_tcp: bool = Field(default=False, description="1: also listen on 127.0.0.1:pg_port (BI tools)")
+    mlflow_tracking_uri: str | None = Field(default=None, description="MLflow server (default: store under home)")
+    dbt_target: str | None = Field(default=None, description="dbt target (default: the env's own)")
+    redshift_iam_role: str | None = Field(default=None, description="IAM role ARN for Redshift COPY (prod)")
     avm_dataset: str = Field(default="synthetic", description="source_system the AVM is trained on and scores")
     notify_channel: str = Field(default="outbox", description="outbox | webhook | sns")
     notify_target: str | None = Field(default=None, description="webhook URL or SNS topic ARN")
@@ -187,6 +187,16 @@ class Settings(BaseSettings):
             dbname=os.environ.get("PGDATABASE", self.database),
             password=os.environ.get("PGPASSWORD"),
         )
+
+    def exports(self) -> dict[str, str]:
+        """What ``terraminer env`` prints and the demo exports: everything psql, dbt, MLflow and
+        Dagster read to reach this stack."""
+        exports = {"TERRAMINER_ENV": self.env, "TERRAMINER_HOME": str(self.home_dir)}
+        exports.update(self.warehouse.libpq_env())
+        exports.update(self.dbt_env())
+        exports["MLFLOW_TRACKING_URI"] = self.mlflow_uri
+        exports["DAGSTER_HOME"] = str(self.dagster_home)
+        return exports
 
     def dbt_env(self) -> dict[str, str]:
         """Variables ``profiles.yml`` reads, for the embedded envs."""

@@ -1,6 +1,8 @@
 """TerraMiner's Dagster code location: ``orchestration.definitions:defs``.
 
-Loading it reads the prepared dbt manifest and nothing else (no connections, no dbt parse).
+Loading it reads the prepared dbt manifest and nothing else (no connections). On a fresh clone the
+manifest is prepared first (one ``dbt parse``, as dagster-dbt's ``prepare_if_dev`` does), so
+``make ui`` works before any demo.
 """
 
 import json
@@ -8,13 +10,11 @@ import json
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from core.errors import TerraMinerError
-from orchestration.project import dbt_executable, dbt_project
+from core.dbt import dbt_executable
+from orchestration.project import dbt_project, prepare_manifest
 
 if not dbt_project.manifest_path.exists():
-    raise TerraMinerError(
-        f"dbt manifest not found at {dbt_project.manifest_path}: run `make manifest` (dbt parse into that folder)"
-    )
+    prepare_manifest()
 
 from orchestration.assets.dbt import terraminer_dbt, terraminer_dbt_valuations  # noqa: E402
 from orchestration.assets.ingestion import build_ingestion_asset, raw_contracts  # noqa: E402

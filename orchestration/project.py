@@ -1,36 +1,25 @@
 """The dbt project as Dagster sees it, and where its prepared manifest lives.
 
-The manifest is prepared ahead of time (``make manifest``, ``terraminer demo``, CI fixtures, or
-``dagster dev`` via ``prepare_if_dev``); loading the code location only reads it.
+The manifest is prepared ahead of time (``make manifest``, which production images run at build
+time, ``terraminer demo``, CI fixtures, or ``dagster dev`` via ``prepare_if_dev``). Loading the code
+location reads it, and prepares it first when it is missing (a fresh clone's ``make ui``).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
+from core.dbt import dbt_executable
 from core.settings import project_dir
 
 DBT_TARGET_PATH = Path("target") / "dagster"
 
 dbt_project = DbtProject(project_dir=project_dir(), target_path=DBT_TARGET_PATH)
 dbt_project.prepare_if_dev()
-
-
-def dbt_executable() -> str:
-    """dbt from this interpreter's environment (the venv need not be on PATH; Dagster's code
-    servers may run under the resolved base interpreter, so sys.prefix is tried too)."""
-    import shutil
-
-    for candidate in (Path(sys.executable).parent / "dbt", Path(sys.prefix) / "bin" / "dbt",
-                      project_dir() / ".venv" / "bin" / "dbt"):
-        if candidate.exists():
-            return str(candidate)
-    return shutil.which("dbt") or "dbt"
 
 
 def prepare_manifest() -> Path:

@@ -10,93 +10,44 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from core.settings import Settings, project_dir
+from terraminer import pipeline
+from terraminer.stack import temporary_stack
 
 CI_SCALE = int(os.environ.get("TERRAMINER_CI_SCALE", "3"))
 
 
-def _bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
+def _echo(message: str) -> None:
+    print(message, flush=True)
 
 
-@contextlib.contextmanager
-def temp_stack(prefix: str = "tmci-") -> Iterator[Settings]:
-    from terraminer.stack import LocalStack
-
-    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-    settings = Settings(env="ci", home=home)
-    stack = LocalStack(settings)
-    stack.up()
-    try:
-        yield settings
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def dbt_env(settings: Settings, target: str = "ci") -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(settings.dbt_env())
-    env["DBT_TARGET"] = target
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    return env
-
-
-def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
-    print(f"+ {' '.join(cmd)}", flush=True)
-    started = time.perf_counter()
-    result = subprocess.run(cmd, cwd=project_dir(), env=env)
-    if result.returncode != 0:
-        raise SystemExit(f"ci: `{' '.join(cmd)}` failed (exit {result.returncode})")
-    print(f"  ({time.perf_counter() - started:.1f} s)", flush=True)
-
-
-def dbt(args: list[str], settings: Settings | None, target: str = "ci", extra_env: dict | None = None) -> None:
-    env = dbt_env(settings, target) if settings is not None else dict(os.environ, DBT_TARGET=target)
-    env.setdefault("DBT_PROFILES_DIR", str(project_dir()))
-    env.update(extra_env or {})
-    run([_bin("dbt"), *args, "--target", target], env)
+def dbt(args: list[str], settings: Settings | None, target: str = "ci") -> None:
+    """dbt with its output on the terminal (CI logs show every node)."""
+    pipeline.dbt(settings, args, target=target, capture=False, log=_echo)
 
 
 def prepare_warehouse(settings: Settings, scale: int = CI_SCALE) -> dict:
     """Roles, a synthetic landing zone plus every real feed present, all ingested."""
-    from core.warehouse import connect
-    from ingestion.contract import load_contracts
     from ingestion.landing import open_landing
     from ingestion.real_feeds import stage_real_feeds
-    from ingestion.runner import ingest
     from ingestion.synthetic import generate
-    from ml.warehouse import ensure_ml_tables
-    from terraminer import roles
 
     landing = open_landing(settings.landing)
     summary = generate(landing, scale=scale, seed=7)
     real = stage_real_feeds(landing)
     print(f"landing: {len(summary.files)} synthetic files (scale {scale}), {len(real)} real files", flush=True)
-    with connect(settings) as conn:
-        roles.apply_postgres(conn)
-        ensure_ml_tables(conn)
-        _, report = ingest(conn, load_contracts(), landing)
-    totals = report.totals()
+    pipeline.prepare_warehouse(settings)
+    totals = pipeline.ingest_landing(settings, landing, refuse_is_error=True).totals()
     print(f"ingested: {totals}", flush=True)
-    if report.refused:
-        raise SystemExit(f"ci: refused files: {[(r.file_key, r.error) for r in report.refused]}")
     return totals
 
 
 def task_dbt() -> None:
-    with temp_stack() as settings:
+    with temporary_stack() as settings:
         prepare_warehouse(settings)
         dbt(["seed"], settings)
         dbt(["build"], settings)
@@ -122,9 +73,17 @@ def task_redshift() -> None:
 
 
 def task_sqlfluff() -> None:
-    with temp_stack() as settings:
-        env = dbt_env(settings)
-        run([_bin("sqlfluff"), "lint", "dbt_project/models", "dbt_project/snapshots", "--processes", "2"], env)
+    import subprocess
+
+    from core.dbt import dbt_env
+
+    sqlfluff = Path(sys.executable).with_name("sqlfluff")
+    command = [str(sqlfluff) if sqlfluff.exists() else "sqlfluff", "lint", "dbt_project/models",
+               "dbt_project/snapshots", "--processes", "2"]
+    with temporary_stack() as settings:
+        _echo(f"+ {' '.join(command)}")
+        if subprocess.run(command, cwd=project_dir(), env=dbt_env(settings, "ci")).returncode != 0:
+            raise SystemExit("ci: sqlfluff found problems (see above)")
 
 
 TASKS = {"dbt": task_dbt, "redshift": task_redshift, "sqlfluff": task_sqlfluff}
@@ -132,4 +91,9 @@ TASKS = {"dbt": task_dbt, "redshift": task_redshift, "sqlfluff": task_sqlfluff}
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in TASKS:
         raise SystemExit(f"usage: python -m terraminer.ci {{{','.join(TASKS)}}}")
-    TASKS[sys.argv[1]]()
+    from core.errors import TerraMinerError
+
+    try:
+        TASKS[sys.argv[1]]()
+    except TerraMinerError as err:
+        raise SystemExit(f"ci: {err}") from None

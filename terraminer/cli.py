@@ -48,17 +48,8 @@ def cmd_status(args, settings: Settings) -> int:
     return 0 if status.running else 3
 
 
-def env_exports(settings: Settings) -> dict[str, str]:
-    exports = {"TERRAMINER_ENV": settings.env, "TERRAMINER_HOME": str(settings.home_dir)}
-    exports.update(settings.warehouse.libpq_env())
-    exports.update(settings.dbt_env())
-    exports["MLFLOW_TRACKING_URI"] = settings.mlflow_uri
-    exports["DAGSTER_HOME"] = str(settings.dagster_home)
-    return exports
-
-
 def cmd_env(args, settings: Settings) -> int:
-    for key, value in env_exports(settings).items():
+    for key, value in settings.exports().items():
         print(f"export {key}={shlex.quote(value)}")
     return 0
 
@@ -116,12 +107,47 @@ def cmd_demo(args, settings: Settings) -> int:
 
 
 # ---------------------------------------------------------------------- parser
+OTHER_VARIABLES = [
+    ("TERRAMINER_DEMO_SCALE", "default --scale of `terraminer demo`"),
+    ("TERRAMINER_DEBUG", "1: tracebacks instead of one-line errors"),
+    ("PGHOST PGPORT PGUSER PGDATABASE PGPASSWORD", "the warehouse in dev and staging"),
+    ("REDSHIFT_HOST REDSHIFT_PORT REDSHIFT_USER REDSHIFT_PASSWORD", "the warehouse in prod"),
+    ("MLFLOW_TRACKING_URI", "the MLflow server"),
+    ("AWS_ENDPOINT_URL", "an S3-compatible endpoint"),
+]
+
+
+def environment_help() -> str:
+    """The epilog of ``terraminer --help``: every setting's variable (from the settings' own
+    field descriptions, so the list cannot drift) and the standard ones TerraMiner reads."""
+    rows = [(f"TERRAMINER_{name.upper()}", field.description or "") for name, field in Settings.model_fields.items()]
+    rows += OTHER_VARIABLES
+    width = max(len(name) for name, _ in rows if len(name) < 30)
+    lines = ["environment:"]
+    for name, text in rows:
+        lines.append(f"  {name:<{width}}  {text}" if len(name) <= width else f"  {name}\n  {'':<{width}}  {text}")
+    lines.append("\n`terraminer env` prints the exports that psql, dbt, MLflow and Dagster need for this stack.")
+    return "\n".join(lines)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("terraminer")
+    except PackageNotFoundError:  # pragma: no cover - run from a checkout without install
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="terraminer",
         description="TerraMiner property-data platform: local stack, ingestion, dbt, AVM.",
+        epilog=environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do (each has --help)")
 
     def add(name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -149,14 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("roles", cmd_roles, "create the least-privilege roles and grants (idempotent)")
     p.add_argument("--redshift", action="store_true", help="print the Redshift SQL instead of applying to Postgres")
 
-    from ml.cli import add_parser as add_avm_parser
+    from terraminer.avm_cli import add_parser as add_avm_parser
 
     add_avm_parser(sub)
 
     p = add("demo", cmd_demo, "start the stack, generate a small landing zone and run the whole pipeline")
-    p.add_argument("--scale", type=int, default=int(os.environ.get("TERRAMINER_DEMO_SCALE", "5")))
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--scale", type=int, default=int(os.environ.get("TERRAMINER_DEMO_SCALE", "5")),
+                   help="size of the synthetic world: about 1,000 sales per unit (default 5, or TERRAMINER_DEMO_SCALE)")
+    p.add_argument("--seed", type=int, default=42, help="random seed of the synthetic feeds (default 42)")
     p.add_argument("--fresh", action="store_true", help="regenerate the landing zone even if it has files")
+    p.add_argument("--verbose", action="store_true", help="print Dagster's and dbt's full logs, not only step lines")
     return parser
 
 

@@ -1,21 +1,26 @@
 """``terraminer demo``: the whole pipeline on the embedded stack, through Dagster.
 
-1. start the local stack (idempotent) and apply roles;
+1. start the local stack (idempotent), roles and ML tables (:mod:`terraminer.pipeline`);
 2. generate a small synthetic landing zone (only if it is empty, or with --fresh);
 3. materialize the ``terraminer_pipeline`` job in-process on the local Dagster instance
    (ingestion → dbt build with tests → features → AVM training → scoring → valuation marts);
 4. print row counts and where to look next.
+
+The terminal gets one line per step (and per Dagster step) with its seconds; Dagster's and dbt's
+full logs go to ``<TERRAMINER_HOME>/logs/demo-<time>.log``. ``--verbose`` prints them too.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
+from pathlib import Path
 
 from core.errors import TerraMinerError
 from core.settings import Settings
+from terraminer import pipeline
+from terraminer.progress import Reporter, Step, new_log_path
 
 SUMMARY_TABLES = [
     ("raw", "recorder__sales"),
@@ -33,18 +38,9 @@ SUMMARY_TABLES = [
 ]
 
 
-def step(message: str) -> None:
-    print(f"==> {message}", flush=True)
-
-
-def apply_environment(settings: Settings) -> None:
-    """Export what dbt, MLflow and Dagster read, for this process and its children."""
-    from terraminer.cli import env_exports
-
-    os.environ.update(env_exports(settings))
-
-
-def run_pipeline(settings: Settings, job_name: str = "terraminer_pipeline") -> None:
+def run_pipeline(reporter: Reporter, step: Step, log_path: Path, *, verbose: bool = False,
+                 job_name: str = "terraminer_pipeline"):
+    """Materialize ``job_name`` on the settings' Dagster instance (``DAGSTER_HOME``)."""
     from dagster import DagsterInstance
 
     from orchestration.project import prepare_manifest
@@ -52,51 +48,42 @@ def run_pipeline(settings: Settings, job_name: str = "terraminer_pipeline") -> N
     prepare_manifest()
     from orchestration.definitions import defs
 
-    job = defs.resolve_job_def(job_name)
     with DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-        )
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        raise TerraMinerError(
-            f"pipeline run {result.run_id} failed in {', '.join(failed) or 'a step'}: open `make ui` → Runs, "
-            f"or see the log above"
-        )
-    step(f"Dagster run {result.run_id} succeeded")
+        return pipeline.run_dagster_job(defs.resolve_job_def(job_name), instance=instance, reporter=reporter,
+                                        step=step, log_path=log_path, verbose=verbose)
 
 
 def summary(settings: Settings) -> list[tuple[str, int | None]]:
+    from psycopg import sql
+
     from core.warehouse import connect
 
     counts = []
     with connect(settings) as conn:
         for schema, table in SUMMARY_TABLES:
             exists = conn.execute("select to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()[0]
-            value = conn.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0] if exists else None
+            value = None
+            if exists:
+                query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
+                value = conn.execute(query).fetchone()[0]
             counts.append((f"{schema}.{table}", value))
     return counts
 
 
 def run_demo(args, settings: Settings) -> int:
-    from core.warehouse import connect
     from ingestion.landing import open_landing
-    from ml.warehouse import ensure_ml_tables
-    from terraminer import roles
-    from terraminer.stack import LocalStack
 
     if not settings.embedded:
         raise TerraMinerError("the demo runs on the embedded stack: unset TERRAMINER_ENV or set it to local")
     started = time.perf_counter()
-    step(f"starting the embedded warehouse under {settings.home_dir}")
-    status = LocalStack(settings).up()
-    print(f"    {status.message}")
-    with connect(settings) as conn:
-        roles.apply_postgres(conn)
-        ensure_ml_tables(conn)
-    apply_environment(settings)
+    reporter = Reporter(live=not args.verbose)
+    log_path = new_log_path(settings.home_dir, "demo")
+    reporter.line(f"TerraMiner demo under {settings.home_dir}; full log: {log_path}")
+    with reporter.step("start the embedded warehouse") as step:
+        step.result = pipeline.start_stack(settings)
+    with reporter.step("roles, schemas and ML tables"):
+        pipeline.prepare_warehouse(settings)
+    os.environ.update(settings.exports())  # what dbt, MLflow and Dagster read, for this process and its children
 
     landing_dir = settings.home_dir / "landing"
     landing = open_landing(str(landing_dir))
@@ -106,27 +93,25 @@ def run_demo(args, settings: Settings) -> int:
     if not landing.list():
         from ingestion.synthetic import generate
 
-        step(f"generating synthetic feeds (scale {args.scale}, seed {args.seed}) into {landing_dir}")
-        result = generate(landing, scale=args.scale, seed=args.seed)
-        print(f"    {len(result.files)} files: {result.parcels:,} parcels, {result.sales:,} sales, "
-              f"{result.listing_events:,} listing events")
+        with reporter.step(f"generate synthetic feeds (scale {args.scale}, seed {args.seed})") as step:
+            result = generate(landing, scale=args.scale, seed=args.seed)
+            step.result = (f"{len(result.files)} files, {result.parcels:,} parcels, {result.sales:,} sales, "
+                           f"{result.listing_events:,} listing events")
     else:
-        step(f"landing zone {landing_dir} already has files (use --fresh to regenerate)")
+        reporter.line(f"  landing zone {landing_dir} already has files (--fresh regenerates it)")
 
-    step("materializing the terraminer_pipeline job through Dagster")
-    run_pipeline(settings)
+    with reporter.step("run the terraminer_pipeline job through Dagster") as step:
+        run_pipeline(reporter, step, log_path, verbose=args.verbose)
 
-    step("summary")
+    reporter.line("summary")
     counts = summary(settings)
     width = max(len(name) for name, _ in counts)
     for name, value in counts:
         shown = "-" if value is None else f"{value:,}"
-        print(f"    {name:<{width}} {shown:>10} rows")
-    elapsed = time.perf_counter() - started
-    print(f"\nDone in {elapsed:.0f} s. Next:")
-    print('    eval "$(.venv/bin/terraminer env)" && psql -c "select * from marts.mart_market_monthly limit 5"')
-    print("    make ui          # Dagster UI: asset graph, runs, checks (http://127.0.0.1:3000)")
-    print("    make mlflow-ui   # MLflow: experiment terraminer_avm, registered model (http://127.0.0.1:5000)")
-    print("    terraminer down  # stop the warehouse (data stays under .terraminer/)")
-    sys.stdout.flush()
+        reporter.line(f"    {name:<{width}} {shown:>10} rows")
+    reporter.line(f"Done in {time.perf_counter() - started:.0f} s. Next:")
+    reporter.line('    eval "$(.venv/bin/terraminer env)" && psql -c "select * from marts.mart_market_monthly limit 5"')
+    reporter.line("    make ui          # Dagster UI: asset graph, runs, checks (http://127.0.0.1:3000)")
+    reporter.line("    make mlflow-ui   # MLflow: experiment terraminer_avm, registered model (http://127.0.0.1:5000)")
+    reporter.line("    terraminer down  # stop the warehouse (data stays under .terraminer/)")
     return 0

@@ -13,7 +13,6 @@ another order, plus one unit of a numeric column's last decimal). Used by
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -70,9 +69,10 @@ class ModelCheck:
 
 def compile_full_refresh(models: list[str], env: dict[str, str], project_dir: Path) -> dict[str, tuple[str, str, str]]:
     """(schema, table, full-refresh SQL) of each model, compiled against the live warehouse."""
-    dbt = Path(sys.executable).parent / "dbt"
+    from core.dbt import dbt_executable
+
     with tempfile.TemporaryDirectory(prefix="tm-fullsql-") as target:
-        cmd = [str(dbt) if dbt.exists() else "dbt", "compile", "--full-refresh", "--quiet",
+        cmd = [dbt_executable(), "compile", "--full-refresh", "--quiet",
                "--target-path", target, "--select", *models]
         result = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
         if result.returncode != 0:
@@ -142,13 +142,12 @@ def compare(conn, model: str, schema: str, table: str, full_sql: str, keys: list
 def check(settings, models: dict[str, tuple[list[str], list[str]]] | None = None,
           env: dict[str, str] | None = None) -> list[ModelCheck]:
     """Compare every incremental model of the warehouse of ``settings`` with its full rebuild."""
+    from core.dbt import dbt_env
     from core.settings import project_dir
     from core.warehouse import connect
 
     models = models or INCREMENTAL_MODELS
-    env = dict(env or os.environ)
-    env.update(settings.dbt_env())
-    env.setdefault("DBT_PROFILES_DIR", str(project_dir()))
+    env = dbt_env(settings, **(env or {}))
     full = compile_full_refresh(list(models), env, project_dir())
     results = []
     with connect(settings) as conn:

@@ -1,4 +1,4 @@
-"""Reject PostgreSQL-only constructs in compiled dbt SQL (ARCHITECTURE §6 never-list).
+"""Reject PostgreSQL-only constructs in compiled dbt SQL (docs/ARCHITECTURE.md §6 never-list).
 
 sqlglot happily parses most Postgres-only SQL with ``read='redshift'``, so parsing is no
 validation by itself. Instead every statement is parsed as Postgres and its tree is walked for

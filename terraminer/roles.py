@@ -1,4 +1,4 @@
-"""Least-privilege roles (ARCHITECTURE §9), created by one idempotent command: ``terraminer roles``.
+"""Least-privilege roles (docs/ARCHITECTURE.md §9), created by one idempotent command: ``terraminer roles``.
 
 | role                    | may                                                                 |
 |-------------------------|---------------------------------------------------------------------|

@@ -6,12 +6,15 @@ Everything lives under ``TERRAMINER_HOME`` (``pg/`` data and socket, ``landing/`
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -283,3 +286,18 @@ def _allow_traverse(path: Path) -> None:
         mode = parent.stat().st_mode
         if mode & 0o055 != 0o055:
             parent.chmod(mode | 0o055)
+
+
+@contextlib.contextmanager
+def temporary_stack(prefix: str = "tmci-") -> Iterator[Settings]:
+    """A throw-away embedded stack (env ``ci``) in a short ``/tmp`` folder, removed afterwards:
+    CI tasks and benchmarks each get their own server."""
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    settings = Settings(env="ci", home=home)
+    stack = LocalStack(settings)
+    stack.up()
+    try:
+        yield settings
+    finally:
+        stack.down()
+        shutil.rmtree(home, ignore_errors=True)

@@ -43,15 +43,13 @@ SCALE = 2
 @pytest.fixture(scope="module")
 def pipeline_env():
     """An isolated TERRAMINER_HOME with its own embedded PostgreSQL, exported like `terraminer env`."""
-    from terraminer.cli import env_exports
-
     home = Path(tempfile.mkdtemp(prefix="tmo-", dir="/tmp"))
     settings = Settings(env="ci", home=home)
     stack = LocalStack(settings)
     stack.up()
     patch = pytest.MonkeyPatch()
     try:
-        for key, value in env_exports(settings).items():
+        for key, value in settings.exports().items():
             patch.setenv(key, value)
         patch.setenv("TERRAMINER_ENV", "ci")
         patch.setenv("TERRAMINER_HOME", str(home))
@@ -115,15 +113,47 @@ def instance():
         yield inst
 
 
+def _run_quietly(job, instance, log_path: Path, **execute_kwargs):
+    """A job run the way `terraminer demo` runs it: (result, terminal text, error or None)."""
+    from terraminer.pipeline import JobRunFailed, run_dagster_job
+    from terraminer.progress import Reporter
+
+    terminal = io.StringIO()
+    reporter = Reporter(terminal, live=False)
+    try:
+        with reporter.step("run") as step:
+            result = run_dagster_job(job, instance=instance, reporter=reporter, step=step, log_path=log_path,
+                                     **execute_kwargs)
+        return result, terminal.getvalue(), None
+    except JobRunFailed as failure:
+        return failure.result, terminal.getvalue(), failure
+
+
 @pytest.fixture(scope="module")
 def first_run(defs, landing, pipeline_env, instance):
-    """The landing sensor on the fresh landing zone, then the whole pipeline job."""
+    """The landing sensor on the fresh landing zone, then the whole pipeline job as the demo runs it."""
     sensor = _sensor(defs, "landing_sensor")
     context = _sensor_context(defs, instance)
     request = sensor(context)
     cursor = context.cursor
-    result = defs.resolve_job_def("terraminer_pipeline").execute_in_process(instance=instance, raise_on_error=False)
-    return request, cursor, result
+    log_path = pipeline_env.home_dir / "first-run.log"
+    result, terminal, _ = _run_quietly(defs.resolve_job_def("terraminer_pipeline"), instance, log_path)
+    return request, cursor, result, terminal, log_path
+
+
+def test_the_pipeline_run_prints_one_line_per_step_and_logs_everything(first_run):
+    _request, _cursor, result, terminal, log_path = first_run
+    assert result.success
+    lines = terminal.splitlines()
+    steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert len(lines) == len(steps) + 1  # a line per Dagster step, and the run's own
+    for key in steps:
+        assert any(line.strip().startswith(f"✓ {key} (") for line in lines), key
+    assert any("terraminer_dbt" in line and "tests" in line for line in lines)
+    assert any(line.strip().startswith("✓ ingest_recorder__sales") and "rows/s" in line for line in lines)
+    log = log_path.read_text()
+    assert "Done. PASS=" in log and "PASS=" not in terminal  # dbt's own log went to the file
+    assert 'Started execution of step "ml__avm_model"' in log
 
 
 def test_definitions_validate(pipeline_env, defs):
@@ -186,7 +216,7 @@ def test_lineage_connects_every_raw_asset_to_the_valuation_mart(defs):
 
 
 def test_the_whole_graph_materializes(first_run, pipeline_env, defs):
-    request, _cursor, result = first_run
+    request, _cursor, result, _terminal, _log = first_run
     assert result.success, [e.message for e in result.all_events if e.is_failure][:3]
     assert isinstance(request, dg.RunRequest)
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
@@ -225,7 +255,7 @@ def _new_sales_file(landing, pipeline_env) -> tuple[str, list[str]]:
 
 
 def test_landing_sensor_runs_new_files_through_to_fct_sales(first_run, defs, landing, pipeline_env, instance):
-    request, cursor, result = first_run
+    request, cursor, result, _terminal, _log = first_run
     assert result.success
     sensor = _sensor(defs, "landing_sensor")
     quiet = sensor(_sensor_context(defs, instance, cursor))
@@ -258,12 +288,16 @@ def test_failing_feature_test_blocks_training(first_run, defs, pipeline_env, ins
     versions_before = _scalar(pipeline_env, "select count(distinct model_version) from ml.property_valuations")
     # the feature table (with its dbt tests as blocking checks) and what depends on it: the same
     # dbt op and ML steps the pipeline job runs, without rebuilding the rest of the warehouse
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance,
-        raise_on_error=False,
+    log_path = pipeline_env.home_dir / "failing-run.log"
+    result, terminal, failure = _run_quietly(
+        defs.resolve_implicit_global_asset_job_def(), instance, log_path,
         asset_selection=[FEATURES, AVM_MODEL, VALUATIONS],
         run_config={"ops": {"terraminer_dbt": {"config": {"dbt_vars": "{avm_min_training_rows: 1000000000}"}}}},
     )
+    # what a user sees: the failed step, its last log lines, the log file and what to do next
+    assert failure is not None and str(log_path) in str(failure) and "terraminer_dbt" in str(failure)
+    assert "terraminer_dbt failed:" in terminal
+    assert "row_count_at_least" in terminal  # the failing test is in the printed tail
     assert any(e.event_type_value == "STEP_START" and e.step_key == "terraminer_dbt" for e in result.all_events)
     assert not result.success
     failed_checks = [

@@ -15,7 +15,6 @@ import gzip
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pandas as pd
 import psycopg
 import pytest
 
+from core.dbt import dbt_executable
 from core.settings import Settings, project_dir
 from terraminer.stack import LocalStack
 
@@ -53,7 +53,7 @@ def warehouse():
         assert report.refused == []
         env = {**os.environ, **settings.dbt_env(), "DBT_TARGET": "ci", "DBT_PROFILES_DIR": str(project_dir()),
                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        dbt = str(Path(sys.executable).parent / "dbt")
+        dbt = dbt_executable()
         for args in (["seed", "--quiet"],
                      ["build", "--quiet", "--select", "+fct_price_index_monthly", "+feat_avm_sales", "--indirect-selection", "cautious",
                       "--target-path", str(home / "dbt-target")]):

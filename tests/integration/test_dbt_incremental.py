@@ -16,11 +16,11 @@ import gzip
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from core.dbt import dbt_executable
 from core.settings import project_dir
 from ingestion.contract import load_contracts
 from ingestion.landing import open_landing
@@ -55,8 +55,7 @@ class Warehouse:
         return report
 
     def dbt(self, *args: str, check_ok: bool = True) -> subprocess.CompletedProcess:
-        dbt = Path(sys.executable).parent / "dbt"
-        result = subprocess.run([str(dbt) if dbt.exists() else "dbt", *args], cwd=project_dir(), env=self.env,
+        result = subprocess.run([dbt_executable(), *args], cwd=project_dir(), env=self.env,
                                 capture_output=True, text=True)
         if check_ok:
             assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

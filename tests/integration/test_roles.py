@@ -1,4 +1,4 @@
-"""Least privilege (ARCHITECTURE §9): ``terraminer roles`` is idempotent and every role can do its
+"""Least privilege (docs/ARCHITECTURE.md §9): ``terraminer roles`` is idempotent and every role can do its
 job and nothing else, proven by logging in as each role (the embedded server trusts its socket).
 
 Setup, as the admin (``postgres``) on a fresh database: ingest a King County and a recorder file

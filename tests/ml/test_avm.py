@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 from core.settings import Settings
-from ml.cli import serve_command
 from ml.features import select_features
 from ml.metrics import ape, metrics_line, summarize
 from ml.model import _ew_prior_mean
 from ml.train import evaluate, predict_online, train
+from terraminer.avm_cli import serve_command
 from tests.ml.conftest import synthetic_sales
 
 XDIST_WEIGHT = 180  # seconds on 2 cores: conftest starts heavy files first

@@ -1,4 +1,4 @@
-"""No credentials in the repository (ARCHITECTURE §9: secrets come from the environment).
+"""No credentials in the repository (docs/ARCHITECTURE.md §9: secrets come from the environment).
 
 Every git-tracked file is scanned for:
 
@@ -181,12 +181,12 @@ def test_scanner_allows_lookups_placeholders_and_documented_dummies(line, name):
 
 
 def test_planted_fake_aws_key_in_a_copy_of_a_tracked_file_fails_the_scan(tmp_path):
-    original = REPO / "terraminer" / "settings.py"
+    original = REPO / "core" / "settings.py"
     copy = tmp_path / "settings.py"
     shutil.copy(original, copy)
-    assert scan_file(copy, "terraminer/settings.py") == []
+    assert scan_file(copy, "core/settings.py") == []
     with open(copy, "a") as handle:
         handle.write(f'\nDEFAULT_AWS_KEY = "{FAKE_KEY_ID}"\n')
-    findings = scan_file(copy, "terraminer/settings.py")
+    findings = scan_file(copy, "core/settings.py")
     assert [(f.rule, f.value) for f in findings] == [("aws-access-key-id", FAKE_KEY_ID)]
     assert FAKE_KEY_ID not in str(findings[0])  # the report redacts

@@ -1,14 +1,14 @@
-"""``terraminer avm train | score | evaluate``."""
+"""``terraminer avm train | score | evaluate | serve``: the AVM outside Dagster, through the
+pipeline's own steps (:mod:`terraminer.pipeline`)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from core.errors import TerraMinerError
-from core.settings import Settings, project_dir
-from core.warehouse import connect
+from core.settings import Settings
+from terraminer import pipeline
 
 EVALUATIONS = {
     # dataset: (source_system, fixed test start, real feeds to stage)
@@ -20,84 +20,48 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _dbt(settings: Settings, args: list[str]) -> None:
-    env = dict(os.environ)
-    env.update(settings.dbt_env())
-    # This stack's own dbt target dir: stacks side by side (and parallel test workers) never
-    # write one target/ at the same time.
-    env.setdefault("DBT_TARGET_PATH", str(settings.home_dir / "dbt-target"))
-    dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
-    result = subprocess.run([dbt if os.path.exists(dbt) else "dbt", *args], cwd=project_dir(), env=env,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
-        raise TerraMinerError(f"`dbt {' '.join(args)}` failed:\n{tail}")
-
-
 def cmd_train(args, settings: Settings) -> int:
-    from ml.features import load_sales
-    from ml.train import train
-
-    dataset = args.dataset or settings.avm_dataset
-    with connect(settings) as conn:
-        frame = load_sales(conn, dataset)
-    result = train(settings, frame, dataset=dataset, test_start=args.test_start, log=_log)
     from ml.metrics import metrics_line
 
+    result = pipeline.train(settings, args.dataset or settings.avm_dataset, test_start=args.test_start, log=_log)
     print(metrics_line({**result.metrics, "n": result.metrics["n"]}))
     return 0
 
 
 def cmd_score(args, settings: Settings) -> int:
-    from ml.score import score
-
-    with connect(settings) as conn:
-        result = score(settings, conn, dataset=args.dataset or settings.avm_dataset, log=_log)
-        conn.commit()
+    result = pipeline.score(settings, args.dataset or settings.avm_dataset, log=_log)
     print(f"scored={result['rows']} model_version={result['model_version']} valuation_date={result['valuation_date']}")
     return 0
 
 
 def cmd_evaluate(args, settings: Settings) -> int:
     """The whole chain on a real feed with a fixed split; last line is the metrics line."""
-    from ingestion.contract import load_contracts
     from ingestion.landing import open_landing
     from ingestion.real_feeds import default_data_dir, stage_real_feeds
-    from ingestion.runner import ingest
-    from ml.features import load_sales
-    from ml.train import train
-    from ml.warehouse import ensure_ml_tables
-    from terraminer import roles
 
     if args.dataset not in EVALUATIONS:
         raise TerraMinerError(f"unknown dataset {args.dataset!r}: choose from {', '.join(EVALUATIONS)}")
     source_system, test_start, feeds = EVALUATIONS[args.dataset]
     data_dir = args.data_dir or default_data_dir()
-    if settings.embedded:
-        from terraminer.stack import LocalStack
-
-        LocalStack(settings).up()
+    pipeline.start_stack(settings)
     landing_dir = settings.home_dir / "evaluation-landing"
     landing = open_landing(str(landing_dir))
     staged = stage_real_feeds(landing, data_dir, feeds)
     if not staged:
         raise TerraMinerError(f"no {args.dataset} files under {data_dir}: pass --data-dir (see ../shared/data/README.md)")
     _log(f"[1/4] ingest {len(staged)} file(s) from {data_dir}")
-    with connect(settings) as conn:
-        roles.apply_postgres(conn)
-        ensure_ml_tables(conn)
-        _, report = ingest(conn, load_contracts(), landing)
-        if report.refused:
-            raise TerraMinerError(f"refused: {[r.error for r in report.refused]}")
+    pipeline.prepare_warehouse(settings)
+    pipeline.ingest_landing(settings, landing, refuse_is_error=True)
     _log("[2/4] dbt: seeds and everything upstream of the feature tables")
-    _dbt(settings, ["seed", "--quiet"])
-    _dbt(settings, ["build", "--quiet", "--select", "+feat_avm_sales", "+feat_avm_properties",
-                    "--indirect-selection", "cautious"])
+    # This stack's own dbt target dir: stacks side by side (and parallel test workers) never
+    # write one target/ at the same time.
+    target_path = os.environ.get("DBT_TARGET_PATH") or str(settings.home_dir / "dbt-target")
+    pipeline.dbt(settings, ["seed", "--quiet"], DBT_TARGET_PATH=target_path)
+    pipeline.dbt(settings, ["build", "--quiet", "--select", "+feat_avm_sales", "+feat_avm_properties",
+                            "--indirect-selection", "cautious"], DBT_TARGET_PATH=target_path)
     _log(f"[3/4] train on {source_system} sales before {test_start}, test on every sale from {test_start}")
-    with connect(settings) as conn:
-        frame = load_sales(conn, source_system)
-    result = train(settings, frame, dataset=source_system, test_start=test_start, register=False,
-                   experiment="terraminer_avm_evaluation", log=_log)
+    result = pipeline.train(settings, source_system, test_start=test_start, register=False,
+                            experiment="terraminer_avm_evaluation", log=_log)
     _log(f"[4/4] MLflow run {result.run_id} (experiment terraminer_avm_evaluation)")
     from ml.metrics import metrics_line
 
@@ -136,21 +100,29 @@ def cmd_serve(args, settings: Settings) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("avm", help="automated valuation model: train, score, evaluate",
-                       description="Automated valuation model: train, score, evaluate")
-    avm = p.add_subparsers(dest="avm_command", required=True, metavar="ACTION")
-    t = avm.add_parser("train", help="train on feat_avm_sales, log to MLflow, promote if better than the champion")
-    t.add_argument("--dataset", help="source_system (default: TERRAMINER_AVM_DATASET or synthetic)")
-    t.add_argument("--test-start", help="first day of the test window (default: the last 3 months)")
+    p = sub.add_parser("avm", help="automated valuation model: train, score, evaluate, serve",
+                       description="Automated valuation model: train, score, evaluate, serve. The model is "
+                                   "tracked in MLflow (MLFLOW_TRACKING_URI, default: the store under TERRAMINER_HOME).")
+    avm = p.add_subparsers(dest="avm_command", required=True, metavar="ACTION", help="what to do (each has --help)")
+    dataset_help = "source_system whose sales to use (default: TERRAMINER_AVM_DATASET, else synthetic)"
+    t = avm.add_parser("train", help="train on feat_avm_sales, log to MLflow, promote if better than the champion",
+                       description="Train on feat_avm_sales, log to MLflow, promote if better than the champion.")
+    t.add_argument("--dataset", help=dataset_help)
+    t.add_argument("--test-start", metavar="DATE", help="first day of the test window (default: the last 3 months)")
     t.set_defaults(func=cmd_train)
-    s = avm.add_parser("score", help="value every property of feat_avm_properties with the champion")
-    s.add_argument("--dataset")
+    s = avm.add_parser("score", help="value every property of feat_avm_properties with the champion",
+                       description="Value every property of feat_avm_properties with the champion into "
+                                   "ml.property_valuations.")
+    s.add_argument("--dataset", help=dataset_help)
     s.set_defaults(func=cmd_score)
-    e = avm.add_parser("evaluate", help="ingest → dbt features → train/test on a real feed with a fixed split")
-    e.add_argument("--dataset", required=True, choices=sorted(EVALUATIONS))
+    e = avm.add_parser("evaluate", help="ingest → dbt features → train/test on a real feed with a fixed split",
+                       description="Ingest a real public feed, build its features with dbt, train before the "
+                                   "fixed split date and test after it; the last line is the metrics line.")
+    e.add_argument("--dataset", required=True, choices=sorted(EVALUATIONS), help="which real feed to evaluate on")
     e.add_argument("--data-dir", help="folder with the public data (default ../shared/data)")
     e.set_defaults(func=cmd_evaluate)
-    v = avm.add_parser("serve", help="serve the champion over HTTP (mlflow models serve)")
-    v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=5001)
+    v = avm.add_parser("serve", help="serve the champion over HTTP (mlflow models serve)",
+                       description="Serve the champion over HTTP with `mlflow models serve` (POST /invocations).")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=5001, help="port to listen on (default 5001)")
     v.set_defaults(func=cmd_serve)
