@@ -6,9 +6,7 @@ Nothing is mocked: tests talk to PostgreSQL 18 over its unix socket and to S3 ov
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ import pytest
 from psycopg import sql
 
 from core.settings import Settings
-from terraminer.stack import LocalStack
+from terraminer.stack import temporary_stack
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -47,15 +45,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def stack_settings() -> Iterator[Settings]:
     """A session-wide embedded PostgreSQL in a short temp dir (unix socket paths are length-limited)."""
-    home = Path(tempfile.mkdtemp(prefix="tmt-", dir="/tmp"))
-    settings = Settings(env="ci", home=home, database="terraminer")
-    stack = LocalStack(settings)
-    stack.up()
-    try:
+    with temporary_stack("tmt-") as settings:
         yield settings
-    finally:
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 class Database:
