@@ -3,7 +3,7 @@
     dwelling or its location changes (check strategy on those columns).
     Incremental like its source: once the snapshot exists, it compares only the properties whose
     dim_properties row was recomputed since the snapshot's previous run (dbt_updated_at) with their
-    current versions (macros/snapshots.sql), not a million unchanged rows. Properties
+    current versions (macros/overrides/snapshot_staging.sql), not a million unchanged rows. Properties
     that left dim_properties (the real feeds: a corrected file or the UK change feed can remove
     one; synthetic parcels stay) are closed by the post-hook, which is what hard_deletes would do
     on a full comparison. -#}

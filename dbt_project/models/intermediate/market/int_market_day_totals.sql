@@ -21,7 +21,7 @@
     weighs exp(day / tau). Days without comparables still get a row (weight 0) so a group's
     days are complete.
     Incremental by region: the days from each region's cutoff on are recomputed (see
-    feature_cutoffs_query in macros/incremental_partitions.sql), so a daily build rewrites about
+    feature_cutoffs_query in macros/incremental/partitions.sql), so a daily build rewrites about
     incremental_lookback_days days, not the history. -#}
 {%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
 with

@@ -17,7 +17,7 @@
 {#- The sales side of mart_market_monthly, per region and sale month: transfers, market sales
     (arm's-length, non-outlier, residential) and their median price and price per sqft.
     Incremental: the months from each region's cutoff on (feature_cutoffs in
-    macros/incremental_partitions.sql) are recomputed from fct_sales, so a daily build sorts one
+    macros/incremental/partitions.sql) are recomputed from fct_sales, so a daily build sorts one
     or two months of sales for the medians instead of every sale. Medians stay unrounded (the mart
     rounds them, and its year-over-year change divides the unrounded values). -#}
 {%- set cutoffs = feature_cutoffs() if is_incremental() else none %}

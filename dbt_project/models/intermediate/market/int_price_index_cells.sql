@@ -21,7 +21,7 @@
     assessor roll gives one (method spar), else log(price per sqft), else log(price).
     Counts and sums add up, so the index's cell means and monthly residual sums are exact sums of
     these rows, and a daily build only rewrites the months from each region's cutoff on
-    (feature_cutoffs in macros/incremental_partitions.sql): the index no longer rescans every sale.
+    (feature_cutoffs in macros/incremental/partitions.sql): the index no longer rescans every sale.
     The outlier flag is fct_sales', as for every market model. -#}
 {%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
 with

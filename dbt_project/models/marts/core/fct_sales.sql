@@ -3,7 +3,7 @@
     outlier flags.
 
     Incremental (custom strategy replace_file: delete+insert on sale_id, plus every row of a
-    re-loaded file is replaced, see macros/fct_sales.sql). An incremental run reads only
+    re-loaded file is replaced, see macros/incremental/replace_file.sql). An incremental run reads only
       - rows loaded after the watermark (max loaded_at already here): new, late and re-delivered
         files; the filter is pushed through the int_* views down to every raw scan;
       - plus sales dated within var('incremental_lookback_days') days of the watermark's day, to

@@ -1,4 +1,4 @@
-{#- What changed, per incremental model (see macros/incremental.sql). Most come in pairs: the values
+{#- What changed, per incremental model (see macros/incremental/run_state.sql). Most come in pairs: the values
     as a list (none offline) and the equivalent subquery for offline compiles. -#}
 
 {#- Whether a load of `contract` finished since this model's previous run (the ingestion ledger):

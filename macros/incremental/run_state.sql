@@ -166,7 +166,7 @@
 {#- For small models rebuilt whole, but only when an input changed (materialized incremental with
     the pre-hook delete_all_if_rebuilt and `where 1 = 0` when not rebuild_needed()): true on a full
     build, offline, or when a source upstream of this model had a load finish since its previous
-    run (test_scope_inputs_changed in macros/test_scope.sql). -#}
+    run (test_scope_inputs_changed in macros/test_scope/test_scope.sql). -#}
 {% macro rebuild_needed() -%}
     {%- if not is_incremental() or not can_query_now() -%}
         {{ return(true) }}
