@@ -21,13 +21,6 @@
     month of sales instead of every one. -#}
 -- depends_on: {{ ref('regions') }}
 -- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set platform_config = {'dist': 'property_id', 'sort': ['sale_date']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['sale_id'], 'unique': true},
-        {'columns': ['region_id', 'sale_date']},
-        {'columns': ['loaded_at']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
@@ -35,7 +28,15 @@
         on_schema_change='append_new_columns',
         pre_hook=["{{ delete_after_feature_cutoffs() }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['sale_id'], 'unique': true},
+                {'columns': ['region_id', 'sale_date']},
+                {'columns': ['loaded_at']},
+            ],
+            dist='property_id',
+            sort=['sale_date'],
+        )
     )
 }}
 {%- set cutoffs = feature_cutoffs() if is_incremental() else none %}

@@ -1,18 +1,19 @@
 -- depends_on: {{ ref('regions') }}
 -- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set platform_config = {'dist': 'group_id', 'sort': ['group_id', 'sale_date']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['group_kind', 'group_id', 'sale_date'], 'unique': true},
-        {'columns': ['region_id', 'sale_date']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook=["{{ delete_after_feature_cutoffs() }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['group_kind', 'group_id', 'sale_date'], 'unique': true},
+                {'columns': ['region_id', 'sale_date']},
+            ],
+            dist='group_id',
+            sort=['group_id', 'sale_date'],
+        )
     )
 }}
 {#- The comparable-sales totals of each day, per region and per neighbourhood (submarket): the

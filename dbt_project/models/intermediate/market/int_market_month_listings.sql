@@ -1,14 +1,15 @@
-{%- set platform_config = {'dist': 'region_id', 'sort': ['region_id', 'activity_month']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['region_id', 'activity_month'], 'unique': true},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook=["{{ 'delete from ' ~ this ~ ' where activity_month >= ' ~ listing_month_cutoff() if is_incremental() else '' }}"],
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['region_id', 'activity_month'], 'unique': true},
+            ],
+            dist='region_id',
+            sort=['region_id', 'activity_month'],
+        )
     )
 }}
 {#- The listing side of mart_market_monthly, per region and month (MLS regions): listings added

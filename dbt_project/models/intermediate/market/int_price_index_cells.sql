@@ -1,17 +1,18 @@
 -- depends_on: {{ ref('regions') }}
 -- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set platform_config = {'dist': 'region_id', 'sort': ['region_id', 'sale_month']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['region_id', 'sale_month', 'method', 'submarket_id', 'property_type'], 'unique': true},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook=["{{ delete_after_feature_cutoffs(date_column='sale_month', monthly=true) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['region_id', 'sale_month', 'method', 'submarket_id', 'property_type'], 'unique': true},
+            ],
+            dist='region_id',
+            sort=['region_id', 'sale_month'],
+        )
     )
 }}
 {#- The building block of TerraMiner's computed index (int_price_indices_computed): per region,

@@ -4,14 +4,14 @@
         unique_key=['parcel_id', 'roll_year'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        indexes=[
-            {"columns": ["parcel_id", "roll_year"], "unique": true},
-            {"columns": ["property_id"]},
-            {"columns": ["region_id"]},
-            {"columns": ["loaded_at"]},
-            {"columns": ["dbt_updated_at"]},
-        ] if target.type == "postgres" else [],
         meta={'test_scope_column': 'loaded_at'},
+        **platform_config(indexes=[
+            {'columns': ['parcel_id', 'roll_year'], 'unique': true},
+            {'columns': ['property_id']},
+            {'columns': ['region_id']},
+            {'columns': ['loaded_at']},
+            {'columns': ['dbt_updated_at']},
+        ]),
     )
 }}
 

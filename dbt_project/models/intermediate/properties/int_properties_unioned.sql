@@ -1,19 +1,4 @@
 -- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set platform_config = {'dist': 'property_id', 'sort': ['property_id']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['property_id'], 'unique': true},
-        {'columns': ['loaded_at']},
-        {'columns': ['last_transfer_file_key']},
-    ],
-} -%}
-{%- set platform_config = {'dist': 'property_id', 'sort': ['property_id']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['property_id'], 'unique': true},
-        {'columns': ['loaded_at']},
-        {'columns': ['dbt_updated_at']},
-        {'columns': ['last_transfer_file_key']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
@@ -22,7 +7,16 @@
         on_schema_change='append_new_columns',
         pre_hook=["{{ delete_real_sources([ref('int_sales_classified')]) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['property_id'], 'unique': true},
+                {'columns': ['loaded_at']},
+                {'columns': ['dbt_updated_at']},
+                {'columns': ['last_transfer_file_key']},
+            ],
+            dist='property_id',
+            sort=['property_id'],
+        )
     )
 }}
 {#- One row per property across every source, with its most recent known attributes:

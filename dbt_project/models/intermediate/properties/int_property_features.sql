@@ -1,11 +1,4 @@
 -- depends_on: {{ ref('int_properties_unioned') }}
-{%- set platform_config = {'dist': 'property_id', 'sort': ['property_id']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['property_id'], 'unique': true},
-        {'columns': ['loaded_at']},
-        {'columns': ['previous_sale_file_key']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
@@ -14,7 +7,15 @@
         on_schema_change='append_new_columns',
         pre_hook=["{{ delete_real_sources([ref('int_properties_unioned'), ref('fct_sales')], not_residential_from=ref('int_properties_unioned')) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['property_id'], 'unique': true},
+                {'columns': ['loaded_at']},
+                {'columns': ['previous_sale_file_key']},
+            ],
+            dist='property_id',
+            sort=['property_id'],
+        )
     )
 }}
 {#- The property side of the AVM scoring rows (feat_avm_properties): every residential property

@@ -1,16 +1,17 @@
 -- depends_on: {{ ref('regions') }}
-{%- set platform_config = {'dist': 'region_id', 'sort': ['region_id', 'sale_date']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['region_id', 'sale_date'], 'unique': true},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         pre_hook=["{{ delete_after_feature_cutoffs(sales=ref('int_sales_classified')) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['region_id', 'sale_date'], 'unique': true},
+            ],
+            dist='region_id',
+            sort=['region_id', 'sale_date'],
+        )
     )
 }}
 {#- Per region and sale day, the count, sum and sum of squares of log price per sqft and of log

@@ -1,16 +1,6 @@
 -- depends_on: {{ ref('int_parcels_versioned') }}
 -- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
 -- depends_on: {{ ref('stg_uk_land_registry__transactions') }}
-{%- set platform_config = {'dist': 'sale_id', 'sort': ['loaded_at']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['sale_id'], 'unique': true},
-        {'columns': ['loaded_at']},
-        {'columns': ['file_key']},
-        {'columns': ['sale_date']},
-        {'columns': ['property_id']},
-        {'columns': ['dbt_updated_at']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
@@ -19,7 +9,18 @@
         on_schema_change='append_new_columns',
         pre_hook=["{{ fct_sales_remove_deleted_transactions() }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['sale_id'], 'unique': true},
+                {'columns': ['loaded_at']},
+                {'columns': ['file_key']},
+                {'columns': ['sale_date']},
+                {'columns': ['property_id']},
+                {'columns': ['dbt_updated_at']},
+            ],
+            dist='sale_id',
+            sort=['loaded_at'],
+        )
     )
 }}
 {#- Canonical sales with their property type, currency, price per sqft, the arm's-length

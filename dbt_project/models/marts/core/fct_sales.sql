@@ -14,18 +14,6 @@
     index lookups. The pre-hook deletes UK transactions the change feed deleted. -#}
 -- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
 -- depends_on: {{ ref('stg_uk_land_registry__transactions') }}
-{%- set platform_config = {
-    'dist': 'property_id',
-    'sort': ['sale_date', 'region_id'],
-} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['loaded_at']},
-        {'columns': ['file_key']},
-        {'columns': ['property_id', 'sale_date']},
-        {'columns': ['sale_id'], 'unique': true},
-        {'columns': ['dbt_updated_at']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
@@ -33,7 +21,17 @@
         incremental_strategy='replace_file',
         on_schema_change='append_new_columns',
         pre_hook=["{{ fct_sales_remove_deleted_transactions() }}"],
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['loaded_at']},
+                {'columns': ['file_key']},
+                {'columns': ['property_id', 'sale_date']},
+                {'columns': ['sale_id'], 'unique': true},
+                {'columns': ['dbt_updated_at']},
+            ],
+            dist='property_id',
+            sort=['sale_date', 'region_id'],
+        )
     )
 }}
 {%- set watermark = load_watermark() if is_incremental() else none %}

@@ -15,20 +15,21 @@
     for suspicious sales, whose region-month median moves with every sale of the month; the day
     for flips, whose previous sale may come from before the cutoff and is read from all the sales
     of the properties involved). -#}
-{%- set platform_config = {'dist': 'even', 'sort': ['detected_for_date']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['alert_id'], 'unique': true},
-        {'columns': ['region_id', 'detected_for_date']},
-        {'columns': ['subject_id']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='append_new_columns',
         pre_hook=["{{ delete_recomputed_alerts() }}"],
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['alert_id'], 'unique': true},
+                {'columns': ['region_id', 'detected_for_date']},
+                {'columns': ['subject_id']},
+            ],
+            dist='even',
+            sort=['detected_for_date'],
+        )
     )
 }}
 -- depends_on: {{ ref('regions') }}
