@@ -1,10 +1,8 @@
--- depends_on: {{ ref('regions') }}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_after_feature_cutoffs() }}"],
+        pre_hook=["{{ delete_after_feature_cutoffs(ref('fct_sales'), ref('regions')) }}"],
         meta={'test_scope_column': 'loaded_at'},
         **platform_config(
             indexes=[
@@ -24,7 +22,8 @@
     Incremental by region: the days from each region's cutoff on are recomputed (see
     feature_cutoffs_query in macros/incremental/partitions.sql), so a daily build rewrites about
     incremental_lookback_days days, not the history. -#}
-{%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
+{%- set fct_sales, regions = ref('fct_sales'), ref('regions') %}
+{%- set cutoffs = feature_cutoffs(fct_sales, regions) if is_incremental() else none %}
 with
 
 sales as (
@@ -48,7 +47,7 @@ sales as (
         and sale_price > 0
         and region_id is not null
     {% if is_incremental() %}
-        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date') }}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', fct_sales, regions) }}
     {% endif %}
 
 ),

@@ -1,10 +1,8 @@
--- depends_on: {{ ref('regions') }}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_after_feature_cutoffs(date_column='sale_month', monthly=true) }}"],
+        pre_hook=["{{ delete_after_feature_cutoffs(ref('fct_sales'), ref('regions'), date_column='sale_month', monthly=true) }}"],
         meta={'test_scope_column': 'loaded_at'},
         **platform_config(
             indexes=[
@@ -21,7 +19,8 @@
     macros/incremental/partitions.sql) are recomputed from fct_sales, so a daily build sorts one
     or two months of sales for the medians instead of every sale. Medians stay unrounded (the mart
     rounds them, and its year-over-year change divides the unrounded values). -#}
-{%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
+{%- set fct_sales, regions = ref('fct_sales'), ref('regions') %}
+{%- set cutoffs = feature_cutoffs(fct_sales, regions) if is_incremental() else none %}
 with
 
 sales as (
@@ -37,7 +36,7 @@ sales as (
     where
         region_id is not null
     {% if is_incremental() %}
-        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_month', monthly=true) }}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_month', fct_sales, regions, monthly=true) }}
     {% endif %}
 
 ),

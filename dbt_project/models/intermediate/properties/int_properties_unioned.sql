@@ -1,4 +1,3 @@
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
 {{
     config(
         materialized='incremental',

@@ -1,4 +1,3 @@
--- depends_on: {{ ref('int_properties_unioned') }}
 {{
     config(
         materialized='incremental',
@@ -28,8 +27,9 @@
     (King County, NYC, UK) with any change is recomputed whole (small feeds whose corrections and
     the UK change feed can remove properties). The pre-hook deletes what may have left: those
     feeds, and changed properties that are no longer residential. -#}
+{%- set properties_unioned = ref('int_properties_unioned') %}
 {% if is_incremental() %}
-{%- set whole_sources = changed_real_sources([ref('int_properties_unioned'), ref('fct_sales')]) %}
+{%- set whole_sources = changed_real_sources([properties_unioned, ref('fct_sales')]) %}
 {% endif %}
 with
 
@@ -46,7 +46,7 @@ changed_sales as (
 
 changed_properties as (
 
-    select property_id from {{ ref('int_properties_unioned') }}
+    select property_id from {{ properties_unioned }}
     where {{ updated_since_previous_run() }}
     union
     select property_id from changed_sales
@@ -55,7 +55,7 @@ changed_properties as (
     where previous_sale_file_key in (select changed_sales.file_key from changed_sales)
     {%- if whole_sources is none or whole_sources | length > 0 %}
     union
-    select property_id from {{ ref('int_properties_unioned') }}
+    select property_id from {{ properties_unioned }}
     where {{ in_values('source_system', whole_sources, "select 'none'") }}
     {% endif %}
 

@@ -12,15 +12,34 @@
         assessor roll changes the attributes of the sales of its parcels).
     The watermark is read once and inlined as a literal so PostgreSQL plans the few new rows with
     index lookups. The pre-hook deletes UK transactions the change feed deleted. -#}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
--- depends_on: {{ ref('stg_uk_land_registry__transactions') }}
 {{
     config(
         materialized='incremental',
         unique_key='sale_id',
         incremental_strategy='replace_file',
         on_schema_change='append_new_columns',
-        pre_hook=["{{ fct_sales_remove_deleted_transactions() }}"],
+        pre_hook=["
+            {#- UK transactions the change feed deleted (gone from the live table) are deleted;
+                skipped at no cost (a one-time filter) unless UK change rows arrived since the
+                watermark. -#}
+            {%- set uk_changes = ref('stg_uk_land_registry__transaction_changes') -%}
+            {%- set uk_transactions = ref('stg_uk_land_registry__transactions') -%}
+            {%- if is_incremental() -%}
+            delete from {{ this }}
+            where
+                source_system = 'uk_land_registry'
+                and exists (
+                    select 1
+                    from {{ uk_changes }} as changes
+                    where changes.loaded_at > {{ load_watermark() }}
+                )
+                and not exists (
+                    select 1
+                    from {{ uk_transactions }} as live
+                    where 'uk:' || live.sale_id = {{ this.identifier }}.sale_id
+                )
+            {%- endif -%}
+        "],
         **platform_config(
             indexes=[
                 {'columns': ['loaded_at']},
