@@ -42,7 +42,8 @@ with
 
 synthetic as (
 
-    select {{ columns | join(', ') }}
+    select
+        {{ columns | join(',\n        ') }}
     from {{ ref('int_assessor__properties') }}
     {%- if is_incremental() %}
     where {{ updated_since_previous_run() }}
@@ -52,7 +53,8 @@ synthetic as (
 
 king_county as (
 
-    select {{ columns | join(', ') }}
+    select
+        {{ columns | join(',\n        ') }}
     from {{ ref('int_king_county__properties') }}
     {%- if is_incremental() %}
     where {{ in_values("'king_county'", whole_sources, "select 'none'") }}
@@ -62,7 +64,8 @@ king_county as (
 
 nyc as (
 
-    select {{ columns | join(', ') }}
+    select
+        {{ columns | join(',\n        ') }}
     from {{ ref('int_nyc_dof__properties') }}
     {%- if is_incremental() %}
     where {{ in_values("'nyc_dof'", whole_sources, "select 'none'") }}
@@ -72,7 +75,8 @@ nyc as (
 
 uk as (
 
-    select {{ columns | join(', ') }}
+    select
+        {{ columns | join(',\n        ') }}
     from {{ ref('int_uk_land_registry__properties') }}
     {%- if is_incremental() %}
     where {{ in_values("'uk_land_registry'", whole_sources, "select 'none'") }}
@@ -97,6 +101,7 @@ unioned as (
     select * from uk
 
 ),
+
 final as (
 
     select

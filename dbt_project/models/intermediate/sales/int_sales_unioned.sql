@@ -42,6 +42,7 @@ unioned as (
     select * from uk
 
 ),
+
 final as (
 
     select
