@@ -6,7 +6,9 @@
     plain running totals, so no date spine, LATERAL or RANGE frame is needed (Redshift runs it):
     the window frame `rows between unbounded preceding and 1 preceding` over one row per
     (group, day) sums strictly earlier days only, never the sale's own day. Day numbers count
-    from var('feature_epoch') so exp() stays far from overflow for any plausible history. -#}
+    from var('feature_epoch') so exp() stays far from overflow for any plausible history.
+    Only arithmetic and the column list both feature models share live here; the SQL that reads
+    tables (running totals, lagged market context) is in the models. -#}
 
 {% macro feature_tau() -%}
     {{ return(var('feature_half_life_days') / 0.6931471805599453) }}
@@ -22,25 +24,6 @@
     exp({{ feature_day(date_expression) }} / {{ feature_tau() }})
 {%- endmacro %}
 
-{#- Running totals per (group, day) over strictly earlier days, from int_market_day_totals (one
-    row per group and day), for the groups of `group_kind` ('region' or 'neighborhood'). -#}
-{% macro prior_day_totals(group_kind) -%}
-    select
-        group_id,
-        sale_date,
-        sum(day_weight) over (
-            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
-        ) as prior_weight,
-        sum(day_weighted_log_ppsf) over (
-            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
-        ) as prior_weighted_log_ppsf,
-        max(day_last_comparable) over (
-            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
-        ) as last_comparable_date
-    from {{ ref('int_market_day_totals') }}
-    where group_kind = '{{ group_kind }}'
-{%- endmacro %}
-
 {#- Effective number of comparable sales (EW count) at day `date_expression`, and their EW mean
     log price per sqft, from prior totals. -#}
 {% macro ew_sales(prior_weight, date_expression) -%}
@@ -49,51 +32,6 @@
 
 {% macro ew_mean(prior_weighted_sum, prior_weight) -%}
     cast({{ prior_weighted_sum }} / nullif({{ prior_weight }}, 0) as numeric(12, 6))
-{%- endmacro %}
-
-{#- Monthly market context as of month `month_expression` (the event's month): the region's KPIs
-    of mart_market_monthly and the YoY change of its external price index (Case-Shiller, else
-    ZHVI, else the vendor HPI) for the month var('market_context_lag_months') months earlier.
-    That month's figures use events up to two months after it at most (the computed index is
-    smoothed over neighbouring months; Case-Shiller publishes with a two-month lag), so with a
-    lag of 3 everything is dated before the event's month. One row per (region, event month). -#}
-{% macro lagged_market_context(month_expression_relation, month_column) -%}
-    select
-        events.region_id,
-        events.{{ month_column }} as event_month,
-        cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.' ~ month_column) }} as date)
-            as market_month,
-        market.active_listings_count,
-        market.months_of_supply,
-        market.median_days_on_market,
-        market.median_sale_price_yoy_pct,
-        coalesce(indices.case_shiller_yoy, indices.zillow_yoy, indices.vendor_yoy) as index_yoy_pct
-    from (
-        select distinct
-            region_id,
-            {{ month_column }}
-        from {{ month_expression_relation }}
-    ) as events
-    left join {{ ref('mart_market_monthly') }} as market
-        on
-            events.region_id = market.region_id
-            and cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.' ~ month_column) }} as date)
-            = market.activity_month
-    left join (
-        select
-            region_id,
-            index_month,
-            max(case when index_source = 'case_shiller' then yoy_change_pct end) as case_shiller_yoy,
-            max(case when index_source = 'zillow_zhvi' then yoy_change_pct end) as zillow_yoy,
-            max(case when index_source = 'vendor_hpi' then yoy_change_pct end) as vendor_yoy
-        from {{ ref('fct_price_index_monthly') }}
-        where index_source != 'terraminer'
-        group by region_id, index_month
-    ) as indices
-        on
-            events.region_id = indices.region_id
-            and cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.' ~ month_column) }} as date)
-            = indices.index_month
 {%- endmacro %}
 
 {#- The feature columns feat_avm_sales and feat_avm_properties share (same names and types, so one

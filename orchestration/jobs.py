@@ -31,8 +31,8 @@ daily_refresh_schedule = dg.ScheduleDefinition(
 )
 
 # Sundays: the daily refresh with every dbt test over every row (test_scope: full), not only the
-# rows loaded since each test last passed (macros/test_scope.sql), and the dbt unit tests (which
-# the daily builds leave to CI).
+# rows loaded since each test last passed (macros/test_scope/test_scope.sql), and the dbt unit
+# tests (which the daily builds leave to CI).
 FULL_TEST_RUN_CONFIG = {
     "ops": {
         op_name: {"config": {"dbt_vars": "{test_scope: full}", "unit_tests": True}}

@@ -34,6 +34,7 @@ INCREMENTAL_MODELS: dict[str, tuple[list[str], list[str]]] = {
     # watermark only (by design: the region-year profile moves a little with every day of sales);
     # everything else must match
     "fct_sales": (["sale_id"], ["price_zscore", "is_outlier", "outlier_reason"]),
+    "int_assessor__properties": (["property_id"], []),
     "int_properties_unioned": (["property_id"], []),
     "int_market_day_totals": (["group_kind", "group_id", "sale_date"], []),
     "int_price_index_cells": (["region_id", "sale_month", "method", "submarket_id", "property_type"], []),

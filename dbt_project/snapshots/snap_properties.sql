@@ -3,7 +3,7 @@
     dwelling or its location changes (check strategy on those columns).
     Incremental like its source: once the snapshot exists, it compares only the properties whose
     dim_properties row was recomputed since the snapshot's previous run (dbt_updated_at) with their
-    current versions (macros/snapshots.sql), not a million unchanged rows. Properties
+    current versions (macros/overrides/snapshot_staging.sql), not a million unchanged rows. Properties
     that left dim_properties (the real feeds: a corrected file or the UK change feed can remove
     one; synthetic parcels stay) are closed by the post-hook, which is what hard_deletes would do
     on a full comparison. -#}
@@ -18,11 +18,29 @@
         ],
         hard_deletes='ignore',
         post_hook=[
-            "{{ snapshot_close_removed_properties() }}",
+            "
+                {#- close the current version of real-feed properties no longer in dim_properties -#}
+                update {{ this }}
+                set dbt_valid_to = {{ snapshot_get_time() }}
+                where
+                    dbt_valid_to is null
+                    and source_system != 'synthetic'
+                    and not exists (
+                        select 1
+                        from {{ ref('dim_properties') }} as current_properties
+                        where current_properties.property_id = {{ this.identifier }}.property_id
+                    )
+            ",
             "{{ 'create index if not exists snap_properties_current_idx on ' ~ this ~ ' (property_id, dbt_valid_to)' if target.type == 'postgres' else '' }}",
             "{{ 'create index if not exists snap_properties_loaded_idx on ' ~ this ~ ' (loaded_at)' if target.type == 'postgres' else '' }}",
             "{{ 'create index if not exists snap_properties_scd_idx on ' ~ this ~ ' (dbt_scd_id)' if target.type == 'postgres' else '' }}",
-            "{{ snapshot_real_current_index() }}",
+            "
+                {#- the current versions of real-feed properties: the rows the first hook checks -#}
+                {%- if target.type == 'postgres' -%}
+                create index if not exists snap_properties_real_current_idx on {{ this }} (property_id)
+                where dbt_valid_to is null and source_system != 'synthetic'
+                {%- endif -%}
+            ",
         ],
         meta={'test_scope_column': 'loaded_at'},
     )

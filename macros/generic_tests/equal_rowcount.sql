@@ -1,5 +1,5 @@
 {#- Two relations hold the same number of rows (optionally each filtered). On an incremental
-    build (macros/test_scope.sql) both sides count only the rows loaded since the test last
+    build (macros/test_scope/test_scope.sql) both sides count only the rows loaded since the test last
     passed when both declare a lineage column, otherwise both count everything. -#}
 {% test equal_rowcount(model, compare_model, where_model=none, where_compare=none) %}
 {%- set model_scope = test_scope_predicate(model) -%}

@@ -1,6 +1,6 @@
 {#- Within each partition, [lower, upper) ranges do not overlap and only the last may be open
     (upper null). Ranges are ordered by their lower bound. On an incremental build
-    (macros/test_scope.sql) it checks the partitions that hold rows loaded since the test last
+    (macros/test_scope/test_scope.sql) it checks the partitions that hold rows loaded since the test last
     passed, each whole. -#}
 {% test mutually_exclusive_ranges(model, lower_bound_column, upper_bound_column, partition_by) %}
 {%- set tested = test_scope_tested_node() -%}

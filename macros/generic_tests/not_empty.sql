@@ -1,4 +1,4 @@
-{#- The model holds at least one row. On an incremental build (macros/test_scope.sql) it passes
+{#- The model holds at least one row. On an incremental build (macros/test_scope/test_scope.sql) it passes
     without reading the model when it passed before and none of its inputs changed since, and
     otherwise looks for a new row first (one index range) before scanning the whole model. -#}
 {% test not_empty(model) %}

@@ -1,6 +1,6 @@
 {#- Primary key: every key column not null and the (possibly composite) key unique.
     Returns one row per kind of violation, with the number of offending rows.
-    On an incremental build (macros/test_scope.sql) a table is checked on the rows whose key
+    On an incremental build (macros/test_scope/test_scope.sql) a table is checked on the rows whose key
     occurs among the rows loaded since the test last passed, against the whole table (a new row
     that repeats an old key is a duplicate too; the key lookups use its index); a view on the new
     rows among themselves (matching them against every old row would compute the whole view; the

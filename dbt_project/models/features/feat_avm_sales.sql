@@ -19,26 +19,26 @@
     the window whose outlier flags fct_sales re-derives; see feature_cutoffs_query) are
     recomputed from the day totals of int_market_day_totals, so a daily build rewrites about a
     month of sales instead of every one. -#}
--- depends_on: {{ ref('regions') }}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set platform_config = {'dist': 'property_id', 'sort': ['sale_date']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['sale_id'], 'unique': true},
-        {'columns': ['region_id', 'sale_date']},
-        {'columns': ['loaded_at']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='append_new_columns',
-        pre_hook=["{{ delete_after_feature_cutoffs() }}"],
+        pre_hook=["{{ delete_after_feature_cutoffs(ref('fct_sales'), ref('regions')) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['sale_id'], 'unique': true},
+                {'columns': ['region_id', 'sale_date']},
+                {'columns': ['loaded_at']},
+            ],
+            dist='property_id',
+            sort=['sale_date'],
+        )
     )
 }}
-{%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
+{%- set fct_sales, regions = ref('fct_sales'), ref('regions') %}
+{%- set cutoffs = feature_cutoffs(fct_sales, regions) if is_incremental() else none %}
 
 with
 
@@ -50,20 +50,48 @@ sales as (
         and is_residential
         and sale_price > 0
     {% if is_incremental() %}
-        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date') }}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', fct_sales, regions) }}
     {% endif %}
 
 ),
 
+{# Running totals per group (region, neighbourhood) and day over strictly earlier days, from
+    int_market_day_totals (one row per group and day): see macros/features.sql. -#}
 region_totals as (
 
-    {{ prior_day_totals('region') }}
+    select
+        group_id,
+        sale_date,
+        sum(day_weight) over (
+            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
+        ) as prior_weight,
+        sum(day_weighted_log_ppsf) over (
+            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
+        ) as prior_weighted_log_ppsf,
+        max(day_last_comparable) over (
+            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
+        ) as last_comparable_date
+    from {{ ref('int_market_day_totals') }}
+    where group_kind = 'region'
 
 ),
 
 neighborhood_totals as (
 
-    {{ prior_day_totals('neighborhood') }}
+    select
+        group_id,
+        sale_date,
+        sum(day_weight) over (
+            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
+        ) as prior_weight,
+        sum(day_weighted_log_ppsf) over (
+            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
+        ) as prior_weighted_log_ppsf,
+        max(day_last_comparable) over (
+            partition by group_id order by sale_date rows between unbounded preceding and 1 preceding
+        ) as last_comparable_date
+    from {{ ref('int_market_day_totals') }}
+    where group_kind = 'neighborhood'
 
 ),
 
@@ -85,9 +113,56 @@ property_days as (
 
 ),
 
+{# Monthly market context as of the event's month: the region's KPIs of mart_market_monthly
+    and the YoY change of its external price index (Case-Shiller, else ZHVI, else the vendor HPI)
+    for the month var('market_context_lag_months') months earlier. That month's figures use events
+    up to two months after it at most (the computed index is smoothed over neighbouring months;
+    Case-Shiller publishes with a two-month lag), so with a lag of 3 everything is dated before
+    the event's month. One row per (region, event month); int_market_features_current and
+    feat_avm_sales compute it the same way. -#}
+market_events as (
+
+    select distinct
+        region_id,
+        sale_month
+    from sales
+
+),
+
+external_indices as (
+
+    select
+        region_id,
+        index_month,
+        max(case when index_source = 'case_shiller' then yoy_change_pct end) as case_shiller_yoy,
+        max(case when index_source = 'zillow_zhvi' then yoy_change_pct end) as zillow_yoy,
+        max(case when index_source = 'vendor_hpi' then yoy_change_pct end) as vendor_yoy
+    from {{ ref('fct_price_index_monthly') }}
+    where index_source != 'terraminer'
+    group by region_id, index_month
+
+),
+
 market_context as (
 
-    {{ lagged_market_context('sales', 'sale_month') }}
+    select
+        events.region_id,
+        events.sale_month as event_month,
+        cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.sale_month') }} as date) as market_month,
+        market.active_listings_count,
+        market.months_of_supply,
+        market.median_days_on_market,
+        market.median_sale_price_yoy_pct,
+        coalesce(indices.case_shiller_yoy, indices.zillow_yoy, indices.vendor_yoy) as index_yoy_pct
+    from market_events as events
+    left join {{ ref('mart_market_monthly') }} as market
+        on
+            events.region_id = market.region_id
+            and cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.sale_month') }} as date) = market.activity_month
+    left join external_indices as indices
+        on
+            events.region_id = indices.region_id
+            and cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.sale_month') }} as date) = indices.index_month
 
 ),
 

@@ -6,7 +6,7 @@
     earlier one, shows up here. The comparables of a day share their weight, so they are counted
     and summed per day first: the join is sample x days, not sample x sales. -#}
 {%- set tau = feature_tau() -%}
-{#- On an incremental build (macros/test_scope.sql) the sample is drawn from the rows written since
+{#- On an incremental build (macros/test_scope/test_scope.sql) the sample is drawn from the rows written since
     the test last passed, or is empty when no input changed. -#}
 {%- set boundary = test_scope_boundary() -%}
 {%- set unchanged = boundary is not none and not test_scope_inputs_changed(model_depends_on(), boundary) -%}

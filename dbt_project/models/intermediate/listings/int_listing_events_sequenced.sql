@@ -4,14 +4,14 @@
         unique_key='listing_id',
         on_schema_change='append_new_columns',
         incremental_strategy='delete+insert',
-        indexes=[
-            {"columns": ["event_id"], "unique": true},
-            {"columns": ["listing_id"]},
-            {"columns": ["loaded_at"]},
-            {"columns": ["event_at"]},
-            {"columns": ["dbt_updated_at"]},
-        ] if target.type == "postgres" else [],
         meta={'test_scope_column': 'loaded_at'},
+        **platform_config(indexes=[
+            {'columns': ['event_id'], 'unique': true},
+            {'columns': ['listing_id']},
+            {'columns': ['loaded_at']},
+            {'columns': ['event_at']},
+            {'columns': ['dbt_updated_at']},
+        ]),
     )
 }}
 {#- MLS events in listing order with the list price before each event, so price cuts (a lower

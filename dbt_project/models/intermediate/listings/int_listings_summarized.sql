@@ -4,14 +4,14 @@
         unique_key='listing_id',
         on_schema_change='append_new_columns',
         incremental_strategy='delete+insert',
-        indexes=[
-            {"columns": ["listing_id"], "unique": true},
-            {"columns": ["loaded_at"]},
-            {"columns": ["listing_status"]},
-            {"columns": ["dbt_updated_at"]},
-            {"columns": ["parcel_id"]},
-        ] if target.type == "postgres" else [],
         meta={'test_scope_column': 'loaded_at'},
+        **platform_config(indexes=[
+            {'columns': ['listing_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+            {'columns': ['listing_status']},
+            {'columns': ['dbt_updated_at']},
+            {'columns': ['parcel_id']},
+        ]),
     )
 }}
 {#- One row per MLS listing: its lifecycle from first listing to close or withdrawal.

@@ -1,18 +1,17 @@
--- depends_on: {{ ref('regions') }}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set platform_config = {'dist': 'group_id', 'sort': ['group_id', 'sale_date']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['group_kind', 'group_id', 'sale_date'], 'unique': true},
-        {'columns': ['region_id', 'sale_date']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_after_feature_cutoffs() }}"],
+        pre_hook=["{{ delete_after_feature_cutoffs(ref('fct_sales'), ref('regions')) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['group_kind', 'group_id', 'sale_date'], 'unique': true},
+                {'columns': ['region_id', 'sale_date']},
+            ],
+            dist='group_id',
+            sort=['group_id', 'sale_date'],
+        )
     )
 }}
 {#- The comparable-sales totals of each day, per region and per neighbourhood (submarket): the
@@ -21,9 +20,10 @@
     weighs exp(day / tau). Days without comparables still get a row (weight 0) so a group's
     days are complete.
     Incremental by region: the days from each region's cutoff on are recomputed (see
-    feature_cutoffs_query in macros/incremental_partitions.sql), so a daily build rewrites about
+    feature_cutoffs_query in macros/incremental/partitions.sql), so a daily build rewrites about
     incremental_lookback_days days, not the history. -#}
-{%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
+{%- set fct_sales, regions = ref('fct_sales'), ref('regions') %}
+{%- set cutoffs = feature_cutoffs(fct_sales, regions) if is_incremental() else none %}
 with
 
 sales as (
@@ -47,7 +47,7 @@ sales as (
         and sale_price > 0
         and region_id is not null
     {% if is_incremental() %}
-        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date') }}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', fct_sales, regions) }}
     {% endif %}
 
 ),

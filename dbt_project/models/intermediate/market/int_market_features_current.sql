@@ -43,9 +43,56 @@ region_valuations as (
 
 ),
 
+{# Monthly market context as of the event's month: the region's KPIs of mart_market_monthly
+    and the YoY change of its external price index (Case-Shiller, else ZHVI, else the vendor HPI)
+    for the month var('market_context_lag_months') months earlier. That month's figures use events
+    up to two months after it at most (the computed index is smoothed over neighbouring months;
+    Case-Shiller publishes with a two-month lag), so with a lag of 3 everything is dated before
+    the event's month. One row per (region, event month); int_market_features_current and
+    feat_avm_sales compute it the same way. -#}
+market_events as (
+
+    select distinct
+        region_id,
+        valuation_month
+    from region_valuations
+
+),
+
+external_indices as (
+
+    select
+        region_id,
+        index_month,
+        max(case when index_source = 'case_shiller' then yoy_change_pct end) as case_shiller_yoy,
+        max(case when index_source = 'zillow_zhvi' then yoy_change_pct end) as zillow_yoy,
+        max(case when index_source = 'vendor_hpi' then yoy_change_pct end) as vendor_yoy
+    from {{ ref('fct_price_index_monthly') }}
+    where index_source != 'terraminer'
+    group by region_id, index_month
+
+),
+
 market_context as (
 
-    {{ lagged_market_context('region_valuations', 'valuation_month') }}
+    select
+        events.region_id,
+        events.valuation_month as event_month,
+        cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.valuation_month') }} as date) as market_month,
+        market.active_listings_count,
+        market.months_of_supply,
+        market.median_days_on_market,
+        market.median_sale_price_yoy_pct,
+        coalesce(indices.case_shiller_yoy, indices.zillow_yoy, indices.vendor_yoy) as index_yoy_pct
+    from market_events as events
+    left join {{ ref('mart_market_monthly') }} as market
+        on
+            events.region_id = market.region_id
+            and cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.valuation_month') }} as date) = market.activity_month
+    left join external_indices as indices
+        on
+            events.region_id = indices.region_id
+            and cast({{ dbt.dateadd('month', -1 * var('market_context_lag_months'), 'events.valuation_month') }} as date) = indices.index_month
 
 ),
 

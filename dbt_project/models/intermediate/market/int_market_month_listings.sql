@@ -1,23 +1,25 @@
-{%- set platform_config = {'dist': 'region_id', 'sort': ['region_id', 'activity_month']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['region_id', 'activity_month'], 'unique': true},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ 'delete from ' ~ this ~ ' where activity_month >= ' ~ listing_month_cutoff() if is_incremental() else '' }}"],
-        **platform_config
+        pre_hook=["{{ 'delete from ' ~ this ~ ' where activity_month >= ' ~ changed_month_start(ref('fct_listings'), 'listed_date')
+                     if is_incremental() else '' }}"],
+        **platform_config(
+            indexes=[
+                {'columns': ['region_id', 'activity_month'], 'unique': true},
+            ],
+            dist='region_id',
+            sort=['region_id', 'activity_month'],
+        )
     )
 }}
 {#- The listing side of mart_market_monthly, per region and month (MLS regions): listings added
     (by listed month), listings leaving active inventory (pending, sold or withdrawn), listings
     sold and their median days on market (by sale month). Months without any of these have no row.
-    Incremental: the months from listing_month_cutoff() on (the listed month of the earliest
+    Incremental: the months from changed_month_start() on (the listed month of the earliest
     listing recomputed since this model's previous run; open listings are recomputed daily, so
     this is a few months back) are deleted and recomputed from fct_listings. -#}
-{%- set since = listing_month_cutoff() if is_incremental() else none %}
+{%- set since = changed_month_start(ref('fct_listings'), 'listed_date') if is_incremental() else none %}
 with
 
 listings as (

@@ -1,26 +1,26 @@
--- depends_on: {{ ref('regions') }}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set platform_config = {'dist': 'region_id', 'sort': ['region_id', 'sale_month']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['region_id', 'sale_month'], 'unique': true},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_after_feature_cutoffs(date_column='sale_month', monthly=true) }}"],
+        pre_hook=["{{ delete_after_feature_cutoffs(ref('fct_sales'), ref('regions'), date_column='sale_month', monthly=true) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['region_id', 'sale_month'], 'unique': true},
+            ],
+            dist='region_id',
+            sort=['region_id', 'sale_month'],
+        )
     )
 }}
 {#- The sales side of mart_market_monthly, per region and sale month: transfers, market sales
     (arm's-length, non-outlier, residential) and their median price and price per sqft.
     Incremental: the months from each region's cutoff on (feature_cutoffs in
-    macros/incremental_partitions.sql) are recomputed from fct_sales, so a daily build sorts one
+    macros/incremental/partitions.sql) are recomputed from fct_sales, so a daily build sorts one
     or two months of sales for the medians instead of every sale. Medians stay unrounded (the mart
     rounds them, and its year-over-year change divides the unrounded values). -#}
-{%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
+{%- set fct_sales, regions = ref('fct_sales'), ref('regions') %}
+{%- set cutoffs = feature_cutoffs(fct_sales, regions) if is_incremental() else none %}
 with
 
 sales as (
@@ -36,7 +36,7 @@ sales as (
     where
         region_id is not null
     {% if is_incremental() %}
-        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_month', monthly=true) }}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_month', fct_sales, regions, monthly=true) }}
     {% endif %}
 
 ),

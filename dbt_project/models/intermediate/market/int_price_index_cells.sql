@@ -1,17 +1,16 @@
--- depends_on: {{ ref('regions') }}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set platform_config = {'dist': 'region_id', 'sort': ['region_id', 'sale_month']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['region_id', 'sale_month', 'method', 'submarket_id', 'property_type'], 'unique': true},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_after_feature_cutoffs(date_column='sale_month', monthly=true) }}"],
+        pre_hook=["{{ delete_after_feature_cutoffs(ref('fct_sales'), ref('regions'), date_column='sale_month', monthly=true) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['region_id', 'sale_month', 'method', 'submarket_id', 'property_type'], 'unique': true},
+            ],
+            dist='region_id',
+            sort=['region_id', 'sale_month'],
+        )
     )
 }}
 {#- The building block of TerraMiner's computed index (int_price_indices_computed): per region,
@@ -21,9 +20,10 @@
     assessor roll gives one (method spar), else log(price per sqft), else log(price).
     Counts and sums add up, so the index's cell means and monthly residual sums are exact sums of
     these rows, and a daily build only rewrites the months from each region's cutoff on
-    (feature_cutoffs in macros/incremental_partitions.sql): the index no longer rescans every sale.
+    (feature_cutoffs in macros/incremental/partitions.sql): the index no longer rescans every sale.
     The outlier flag is fct_sales', as for every market model. -#}
-{%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
+{%- set fct_sales, regions = ref('fct_sales'), ref('regions') %}
+{%- set cutoffs = feature_cutoffs(fct_sales, regions) if is_incremental() else none %}
 with
 
 sales as (
@@ -46,7 +46,7 @@ sales as (
         and region_id is not null
         and property_type is not null
     {% if is_incremental() %}
-        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_month', monthly=true) }}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_month', fct_sales, regions, monthly=true) }}
     {% endif %}
 
 ),

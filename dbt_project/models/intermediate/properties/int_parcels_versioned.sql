@@ -4,14 +4,14 @@
         unique_key=['parcel_id', 'roll_year'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        indexes=[
-            {"columns": ["parcel_id", "roll_year"], "unique": true},
-            {"columns": ["property_id"]},
-            {"columns": ["region_id"]},
-            {"columns": ["loaded_at"]},
-            {"columns": ["dbt_updated_at"]},
-        ] if target.type == "postgres" else [],
         meta={'test_scope_column': 'loaded_at'},
+        **platform_config(indexes=[
+            {'columns': ['parcel_id', 'roll_year'], 'unique': true},
+            {'columns': ['property_id']},
+            {'columns': ['region_id']},
+            {'columns': ['loaded_at']},
+            {'columns': ['dbt_updated_at']},
+        ]),
     )
 }}
 
@@ -24,14 +24,23 @@
     parcel and roll year); a row whose content is unchanged keeps its dbt_updated_at, so the
     models downstream see only what really changed. A build without assessor deliveries touches
     nothing. (A corrected roll file that drops a parcel needs a --full-refresh to forget it.) -#}
-{%- set changed_regions = parcels_changed_regions() if is_incremental() else none %}
+{%- if is_incremental() %}
+{#- The assessor regions with raw rows loaded since this table's watermark (read on the raw
+    table: the loader's lineage column, as the first model after raw). -#}
+{%- set changed_regions_query -%}
+    select distinct cast(upper(trim(region_code)) as varchar(8))
+    from {{ source_or_empty('assessor', 'parcels') }}
+    where _loaded_at > {{ safe_load_watermark() }}
+{%- endset %}
+{%- set changed_regions = compile_time_values(changed_regions_query) %}
+{%- endif %}
 with
 
 parcels as (
 
     select * from {{ ref('stg_assessor__parcels') }}
     {%- if is_incremental() %}
-    where {{ in_values('region_code', changed_regions, parcels_changed_regions_query()) }}
+    where {{ in_values('region_code', changed_regions, changed_regions_query) }}
     {%- endif %}
 
 ),

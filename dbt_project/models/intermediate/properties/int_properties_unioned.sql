@@ -1,19 +1,3 @@
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set platform_config = {'dist': 'property_id', 'sort': ['property_id']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['property_id'], 'unique': true},
-        {'columns': ['loaded_at']},
-        {'columns': ['last_transfer_file_key']},
-    ],
-} -%}
-{%- set platform_config = {'dist': 'property_id', 'sort': ['property_id']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['property_id'], 'unique': true},
-        {'columns': ['loaded_at']},
-        {'columns': ['dbt_updated_at']},
-        {'columns': ['last_transfer_file_key']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
@@ -22,89 +6,81 @@
         on_schema_change='append_new_columns',
         pre_hook=["{{ delete_real_sources([ref('int_sales_classified')]) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['property_id'], 'unique': true},
+                {'columns': ['loaded_at']},
+                {'columns': ['dbt_updated_at']},
+                {'columns': ['last_transfer_file_key']},
+            ],
+            dist='property_id',
+            sort=['property_id'],
+        )
     )
 }}
-{#- One row per property across every source, with its most recent known attributes:
-    synthetic parcels from the latest assessor roll, King County parcels, NYC tax lots (and units)
-    and UK dwellings from their latest sale. Also the last recorded transfer of each property.
-    Incremental by property: synthetic properties whose latest roll row or sales the upstream
-    models recomputed since this model's previous run, or whose last transfer came from a
-    re-delivered file, are recomputed (delete+insert on property_id); a real feed with any change
-    is recomputed whole (the pre-hook deletes it first: corrections and the UK change feed can
-    remove properties). loaded_at is the newer of the roll's and the last transfer's load time. -#}
+{#- One row per property across every source, with its most recent known attributes and its last
+    recorded transfer: one model per source (int_<source>__properties: synthetic parcels from the
+    latest assessor roll, King County parcels, NYC tax lots (and units) and UK dwellings from their
+    latest sale), unioned, typed and classified (property_type_map) here.
+    Incremental by property (delete+insert on property_id): the synthetic properties
+    int_assessor__properties recomputed since this model's previous run; a real feed with any
+    change is recomputed whole (the pre-hook deletes it first: corrections and the UK change feed
+    can remove properties). -#}
+{%- set columns = [
+    'property_id', 'source_system', 'source_property_id', 'region_id', 'submarket_id',
+    'source_property_code', 'address', 'unit_number', 'city', 'postcode', 'latitude', 'longitude',
+    'living_sqft', 'lot_sqft', 'bedrooms', 'bathrooms', 'stories', 'year_built', 'year_renovated',
+    'condition_code', 'quality_grade', 'view_score', 'is_waterfront', 'above_grade_sqft',
+    'basement_sqft', 'nearby_living_sqft', 'nearby_lot_sqft', 'residential_units', 'tenure_code',
+    'is_new_build', 'attributes_as_of', 'last_transfer_date', 'last_transfer_price',
+    'last_transfer_file_key', 'loaded_at',
+] %}
 {% if is_incremental() %}
 {%- set whole_sources = changed_real_sources([ref('int_sales_classified')]) %}
 {% endif %}
 with
 
-{% if is_incremental() -%}
-changed_sales as (
+synthetic as (
 
     select
-        property_id,
-        file_key
-    from {{ ref('int_sales_classified') }}
-    where source_system = 'synthetic' and {{ updated_since_previous_run() }}
+        {{ columns | join(',\n        ') }}
+    from {{ ref('int_assessor__properties') }}
+    {%- if is_incremental() %}
+    where {{ updated_since_previous_run() }}
+    {%- endif %}
 
 ),
 
-changed_synthetic as (
+king_county as (
 
-    select property_id from {{ ref('int_parcels_versioned') }}
-    where is_latest_roll and {{ updated_since_previous_run() }}
-    union
-    select property_id from changed_sales
-    union
-    select property_id from {{ this }}
-    where last_transfer_file_key in (select changed_sales.file_key from changed_sales)
-
-),
-{% endif %}
-
-parcels as (
-
-    select * from {{ ref('int_parcels_versioned') }}
-    where
-        is_latest_roll
-    {% if is_incremental() %}
-        and property_id in (select changed_synthetic.property_id from changed_synthetic)
-    {% endif %}
+    select
+        {{ columns | join(',\n        ') }}
+    from {{ ref('int_king_county__properties') }}
+    {%- if is_incremental() %}
+    where {{ in_values("'king_county'", whole_sources, "select 'none'") }}
+    {%- endif %}
 
 ),
 
-synthetic_sales as (
+nyc as (
 
-    select * from {{ ref('int_sales_classified') }}
-    where
-        source_system = 'synthetic'
-    {% if is_incremental() %}
-        and property_id in (select parcels.property_id from parcels)
-    {% endif %}
-
-),
-
-king_county_sales as (
-
-    select * from {{ ref('stg_king_county__sales') }}
+    select
+        {{ columns | join(',\n        ') }}
+    from {{ ref('int_nyc_dof__properties') }}
+    {%- if is_incremental() %}
+    where {{ in_values("'nyc_dof'", whole_sources, "select 'none'") }}
+    {%- endif %}
 
 ),
 
-nyc_sales as (
+uk as (
 
-    select * from {{ ref('stg_nyc_dof__rolling_sales') }}
-
-),
-
-uk_transactions as (
-
-    select * from {{ ref('stg_uk_land_registry__transactions') }}
-
-),
-
-uk_districts as (
-
-    select * from {{ ref('uk_districts') }}
+    select
+        {{ columns | join(',\n        ') }}
+    from {{ ref('int_uk_land_registry__properties') }}
+    {%- if is_incremental() %}
+    where {{ in_values("'uk_land_registry'", whole_sources, "select 'none'") }}
+    {%- endif %}
 
 ),
 
@@ -114,261 +90,15 @@ property_types as (
 
 ),
 
-synthetic_transfers as (
-
-    select
-        property_id,
-        sale_date,
-        sale_price,
-        file_key,
-        loaded_at,
-        row_number() over (
-            partition by property_id
-            order by sale_date desc, sale_id desc
-        ) as recency
-    from synthetic_sales
-
-),
-
-synthetic_properties as (
-
-    select
-        parcels.property_id,
-        'synthetic' as source_system,
-        parcels.parcel_id as source_property_id,
-        parcels.region_id,
-        parcels.submarket_id,
-        parcels.property_class as source_property_code,
-        parcels.address,
-        cast(null as varchar(32)) as unit_number,
-        parcels.city,
-        parcels.postcode,
-        parcels.latitude,
-        parcels.longitude,
-        parcels.living_sqft,
-        parcels.lot_sqft,
-        parcels.bedrooms,
-        parcels.bathrooms,
-        parcels.stories,
-        parcels.year_built,
-        cast(null as smallint) as year_renovated,
-        parcels.condition_code,
-        parcels.quality_grade,
-        cast(null as smallint) as view_score,
-        cast(null as boolean) as is_waterfront,
-        cast(null as integer) as above_grade_sqft,
-        cast(null as integer) as basement_sqft,
-        cast(null as integer) as nearby_living_sqft,
-        cast(null as integer) as nearby_lot_sqft,
-        cast(null as integer) as residential_units,
-        cast(null as varchar(1)) as tenure_code,
-        cast(null as boolean) as is_new_build,
-        cast(cast(parcels.roll_year as varchar(4)) || '-01-01' as date) as attributes_as_of,
-        synthetic_transfers.sale_date as last_transfer_date,
-        synthetic_transfers.sale_price as last_transfer_price,
-        synthetic_transfers.file_key as last_transfer_file_key,
-        parcels.loaded_at as parcel_loaded_at,
-        synthetic_transfers.loaded_at as transfer_loaded_at
-    from parcels
-    left join synthetic_transfers
-        on
-            parcels.property_id = synthetic_transfers.property_id
-            and synthetic_transfers.recency = 1
-
-),
-
-king_county_latest as (
-
-    select
-        *,
-        row_number() over (
-            partition by parcel_id
-            order by sale_date desc
-        ) as recency
-    from king_county_sales
-
-),
-
-king_county_properties as (
-
-    select
-        'kc:' || parcel_id as property_id,
-        'king_county' as source_system,
-        parcel_id as source_property_id,
-        'SEA' as region_id,
-        'SEA:' || postcode as submarket_id,
-        'HOUSE' as source_property_code,
-        cast(null as varchar(128)) as address,
-        cast(null as varchar(32)) as unit_number,
-        cast(null as varchar(64)) as city,
-        postcode,
-        latitude,
-        longitude,
-        living_sqft,
-        lot_sqft,
-        bedrooms,
-        bathrooms,
-        stories,
-        year_built,
-        year_renovated,
-        condition_code,
-        quality_grade,
-        view_score,
-        is_waterfront,
-        above_grade_sqft,
-        basement_sqft,
-        nearby_living_sqft,
-        nearby_lot_sqft,
-        cast(null as integer) as residential_units,
-        cast(null as varchar(1)) as tenure_code,
-        cast(null as boolean) as is_new_build,
-        sale_date as attributes_as_of,
-        sale_date as last_transfer_date,
-        sale_price as last_transfer_price,
-        cast(null as varchar(1024)) as last_transfer_file_key,
-        cast(null as timestamp with time zone) as parcel_loaded_at,
-        loaded_at as transfer_loaded_at
-    from king_county_latest
-    where
-        recency = 1
-    {% if is_incremental() %}
-        and {{ in_values("'king_county'", whole_sources, "select 'none'") }}
-    {% endif %}
-
-),
-
-nyc_latest as (
-
-    select
-        *,
-        row_number() over (
-            partition by property_key
-            order by sale_date desc, sale_id desc
-        ) as recency
-    from nyc_sales
-
-),
-
-nyc_properties as (
-
-    select
-        'nyc:' || property_key as property_id,
-        'nyc_dof' as source_system,
-        property_key as source_property_id,
-        'NYC' as region_id,
-        'NYC:' || cast(borough_code as varchar(1)) as submarket_id,
-        building_class_category_code as source_property_code,
-        address,
-        unit_number,
-        neighbourhood as city,
-        postcode,
-        cast(null as numeric(9, 6)) as latitude,
-        cast(null as numeric(9, 6)) as longitude,
-        living_sqft,
-        lot_sqft,
-        cast(null as smallint) as bedrooms,
-        cast(null as numeric(4, 2)) as bathrooms,
-        cast(null as numeric(3, 1)) as stories,
-        year_built,
-        cast(null as smallint) as year_renovated,
-        cast(null as smallint) as condition_code,
-        cast(null as smallint) as quality_grade,
-        cast(null as smallint) as view_score,
-        cast(null as boolean) as is_waterfront,
-        cast(null as integer) as above_grade_sqft,
-        cast(null as integer) as basement_sqft,
-        cast(null as integer) as nearby_living_sqft,
-        cast(null as integer) as nearby_lot_sqft,
-        residential_units,
-        cast(null as varchar(1)) as tenure_code,
-        cast(null as boolean) as is_new_build,
-        sale_date as attributes_as_of,
-        sale_date as last_transfer_date,
-        sale_price as last_transfer_price,
-        cast(null as varchar(1024)) as last_transfer_file_key,
-        cast(null as timestamp with time zone) as parcel_loaded_at,
-        loaded_at as transfer_loaded_at
-    from nyc_latest
-    where
-        recency = 1
-    {% if is_incremental() %}
-        and {{ in_values("'nyc_dof'", whole_sources, "select 'none'") }}
-    {% endif %}
-
-),
-
-uk_latest as (
-
-    select
-        uk_transactions.*,
-        uk_districts.region_id,
-        row_number() over (
-            partition by uk_transactions.property_key
-            order by uk_transactions.sale_date desc, uk_transactions.sale_id desc
-        ) as recency
-    from uk_transactions
-    inner join uk_districts
-        on uk_transactions.district = uk_districts.district
-
-),
-
-uk_properties as (
-
-    select
-        'uk:' || property_key as property_id,
-        'uk_land_registry' as source_system,
-        property_key as source_property_id,
-        region_id,
-        region_id || ':' || replace(town, ' ', '_') as submarket_id,
-        property_type_code as source_property_code,
-        address,
-        saon as unit_number,
-        town as city,
-        postcode,
-        cast(null as numeric(9, 6)) as latitude,
-        cast(null as numeric(9, 6)) as longitude,
-        cast(null as integer) as living_sqft,
-        cast(null as integer) as lot_sqft,
-        cast(null as smallint) as bedrooms,
-        cast(null as numeric(4, 2)) as bathrooms,
-        cast(null as numeric(3, 1)) as stories,
-        cast(null as smallint) as year_built,
-        cast(null as smallint) as year_renovated,
-        cast(null as smallint) as condition_code,
-        cast(null as smallint) as quality_grade,
-        cast(null as smallint) as view_score,
-        cast(null as boolean) as is_waterfront,
-        cast(null as integer) as above_grade_sqft,
-        cast(null as integer) as basement_sqft,
-        cast(null as integer) as nearby_living_sqft,
-        cast(null as integer) as nearby_lot_sqft,
-        cast(null as integer) as residential_units,
-        tenure_code,
-        is_new_build,
-        sale_date as attributes_as_of,
-        sale_date as last_transfer_date,
-        sale_price as last_transfer_price,
-        cast(null as varchar(1024)) as last_transfer_file_key,
-        cast(null as timestamp with time zone) as parcel_loaded_at,
-        loaded_at as transfer_loaded_at
-    from uk_latest
-    where
-        recency = 1
-    {% if is_incremental() %}
-        and {{ in_values("'uk_land_registry'", whole_sources, "select 'none'") }}
-    {% endif %}
-
-),
-
 unioned as (
 
-    select * from synthetic_properties
+    select * from synthetic
     union all
-    select * from king_county_properties
+    select * from king_county
     union all
-    select * from nyc_properties
+    select * from nyc
     union all
-    select * from uk_properties
+    select * from uk
 
 ),
 
@@ -412,13 +142,7 @@ final as (
         cast(unioned.attributes_as_of as date) as attributes_as_of,
         cast(unioned.last_transfer_date as date) as last_transfer_date,
         cast(unioned.last_transfer_file_key as varchar(1024)) as last_transfer_file_key,
-        cast(
-            case
-                when unioned.parcel_loaded_at is null then unioned.transfer_loaded_at
-                when unioned.transfer_loaded_at > unioned.parcel_loaded_at then unioned.transfer_loaded_at
-                else unioned.parcel_loaded_at
-            end as timestamp with time zone
-        ) as loaded_at,
+        cast(unioned.loaded_at as timestamp with time zone) as loaded_at,
         {{ updated_at_now() }} as dbt_updated_at
     from unioned
     left join property_types

@@ -1,11 +1,3 @@
--- depends_on: {{ ref('int_properties_unioned') }}
-{%- set platform_config = {'dist': 'property_id', 'sort': ['property_id']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['property_id'], 'unique': true},
-        {'columns': ['loaded_at']},
-        {'columns': ['previous_sale_file_key']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
@@ -14,7 +6,15 @@
         on_schema_change='append_new_columns',
         pre_hook=["{{ delete_real_sources([ref('int_properties_unioned'), ref('fct_sales')], not_residential_from=ref('int_properties_unioned')) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['property_id'], 'unique': true},
+                {'columns': ['loaded_at']},
+                {'columns': ['previous_sale_file_key']},
+            ],
+            dist='property_id',
+            sort=['property_id'],
+        )
     )
 }}
 {#- The property side of the AVM scoring rows (feat_avm_properties): every residential property
@@ -27,8 +27,9 @@
     (King County, NYC, UK) with any change is recomputed whole (small feeds whose corrections and
     the UK change feed can remove properties). The pre-hook deletes what may have left: those
     feeds, and changed properties that are no longer residential. -#}
+{%- set properties_unioned = ref('int_properties_unioned') %}
 {% if is_incremental() %}
-{%- set whole_sources = changed_real_sources([ref('int_properties_unioned'), ref('fct_sales')]) %}
+{%- set whole_sources = changed_real_sources([properties_unioned, ref('fct_sales')]) %}
 {% endif %}
 with
 
@@ -45,7 +46,7 @@ changed_sales as (
 
 changed_properties as (
 
-    select property_id from {{ ref('int_properties_unioned') }}
+    select property_id from {{ properties_unioned }}
     where {{ updated_since_previous_run() }}
     union
     select property_id from changed_sales
@@ -54,7 +55,7 @@ changed_properties as (
     where previous_sale_file_key in (select changed_sales.file_key from changed_sales)
     {%- if whole_sources is none or whole_sources | length > 0 %}
     union
-    select property_id from {{ ref('int_properties_unioned') }}
+    select property_id from {{ properties_unioned }}
     where {{ in_values('source_system', whole_sources, "select 'none'") }}
     {% endif %}
 

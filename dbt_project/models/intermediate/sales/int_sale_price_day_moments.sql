@@ -1,16 +1,16 @@
--- depends_on: {{ ref('regions') }}
-{%- set platform_config = {'dist': 'region_id', 'sort': ['region_id', 'sale_date']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['region_id', 'sale_date'], 'unique': true},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
-        pre_hook=["{{ delete_after_feature_cutoffs(sales=ref('int_sales_classified')) }}"],
+        pre_hook=["{{ delete_after_feature_cutoffs(ref('int_sales_classified'), ref('regions')) }}"],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['region_id', 'sale_date'], 'unique': true},
+            ],
+            dist='region_id',
+            sort=['region_id', 'sale_date'],
+        )
     )
 }}
 {#- Per region and sale day, the count, sum and sum of squares of log price per sqft and of log
@@ -19,7 +19,8 @@
     feature tables: the days from each region's cutoff on (the first sale date int_sales_classified
     changed since this model's previous run; real feeds and UK change-feed deliveries whole) are
     rewritten, so a daily build does not rescan every sale to re-profile a region-year. -#}
-{%- set cutoffs = feature_cutoffs(ref('int_sales_classified')) if is_incremental() else none %}
+{%- set classified_sales, regions = ref('int_sales_classified'), ref('regions') %}
+{%- set cutoffs = feature_cutoffs(classified_sales, regions) if is_incremental() else none %}
 with
 
 sales as (
@@ -39,7 +40,7 @@ sales as (
         and sale_price > 0
         and region_id is not null
     {% if is_incremental() %}
-        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', sales=ref('int_sales_classified')) }}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', classified_sales, regions) }}
     {% endif %}
 
 ),

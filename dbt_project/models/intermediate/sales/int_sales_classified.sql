@@ -1,25 +1,44 @@
--- depends_on: {{ ref('int_parcels_versioned') }}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
--- depends_on: {{ ref('stg_uk_land_registry__transactions') }}
-{%- set platform_config = {'dist': 'sale_id', 'sort': ['loaded_at']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['sale_id'], 'unique': true},
-        {'columns': ['loaded_at']},
-        {'columns': ['file_key']},
-        {'columns': ['sale_date']},
-        {'columns': ['property_id']},
-        {'columns': ['dbt_updated_at']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         unique_key='sale_id',
         incremental_strategy='replace_file',
         on_schema_change='append_new_columns',
-        pre_hook=["{{ fct_sales_remove_deleted_transactions() }}"],
+        pre_hook=["
+            {#- UK transactions the change feed deleted (gone from the live table) are deleted;
+                skipped at no cost (a one-time filter) unless UK change rows arrived since the
+                watermark. -#}
+            {%- set uk_changes = ref('stg_uk_land_registry__transaction_changes') -%}
+            {%- set uk_transactions = ref('stg_uk_land_registry__transactions') -%}
+            {%- if is_incremental() -%}
+            delete from {{ this }}
+            where
+                source_system = 'uk_land_registry'
+                and exists (
+                    select 1
+                    from {{ uk_changes }} as changes
+                    where changes.loaded_at > {{ load_watermark() }}
+                )
+                and not exists (
+                    select 1
+                    from {{ uk_transactions }} as live
+                    where 'uk:' || live.sale_id = {{ this.identifier }}.sale_id
+                )
+            {%- endif -%}
+        "],
         meta={'test_scope_column': 'loaded_at'},
-        **platform_config
+        **platform_config(
+            indexes=[
+                {'columns': ['sale_id'], 'unique': true},
+                {'columns': ['loaded_at']},
+                {'columns': ['file_key']},
+                {'columns': ['sale_date']},
+                {'columns': ['property_id']},
+                {'columns': ['dbt_updated_at']},
+            ],
+            dist='sale_id',
+            sort=['loaded_at'],
+        )
     )
 }}
 {#- Canonical sales with their property type, currency, price per sqft, the arm's-length
@@ -34,10 +53,11 @@
     sale year); it replaces re-delivered files like fct_sales (strategy replace_file) and drops UK
     transactions the change feed deleted. The region-year price profiles, the outlier flags and
     fct_sales then read a table, not the union of every raw feed again. -#}
+{%- set parcels = ref('int_parcels_versioned') %}
 {%- if is_incremental() %}
 {%- set watermark = safe_load_watermark() %}
     {%- set parcels_changed = compile_time_values(
-        'select 1 from ' ~ ref('int_parcels_versioned') ~ ' where ' ~ updated_since_previous_run() ~ ' limit 1') %}
+        'select 1 from ' ~ parcels ~ ' where ' ~ updated_since_previous_run() ~ ' limit 1') %}
 {%- endif %}
 with
 
@@ -54,7 +74,7 @@ sales as (
         and sale_id in (
             select classified.sale_id
             from {{ this }} as classified
-            inner join {{ ref('int_parcels_versioned') }} as parcels
+            inner join {{ parcels }} as parcels
                 on classified.property_id = parcels.property_id
             where {{ updated_since_previous_run('parcels.dbt_updated_at') }}
         )

@@ -8,11 +8,11 @@
         on_schema_change='append_new_columns',
         incremental_strategy='append',
         pre_hook=["{{ delete_partitions('region_id', 'changed_regions', 'changed_regions_query', ref('int_parcels_versioned')) }}"],
-        indexes=[
-            {"columns": ["region_id"]},
-            {"columns": ["loaded_at"]},
-        ] if target.type == "postgres" else [],
         meta={'test_scope_column': 'loaded_at'},
+        **platform_config(indexes=[
+            {'columns': ['region_id']},
+            {'columns': ['loaded_at']},
+        ]),
     )
 }}
 with

@@ -4,12 +4,12 @@
         on_schema_change='append_new_columns',
         unique_key='listing_id',
         incremental_strategy='delete+insert',
-        indexes=[
-            {"columns": ["loaded_at"]},
-            {"columns": ["listing_status"]},
-            {"columns": ["dbt_updated_at"]},
-        ] if target.type == "postgres" else [],
         meta={'test_scope_column': 'loaded_at'},
+        **platform_config(indexes=[
+            {'columns': ['loaded_at']},
+            {'columns': ['listing_status']},
+            {'columns': ['dbt_updated_at']},
+        ]),
     )
 }}
 {#- One row per MLS listing lifecycle (synthetic MLS feed), with the property's region and

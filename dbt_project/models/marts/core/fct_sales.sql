@@ -3,7 +3,7 @@
     outlier flags.
 
     Incremental (custom strategy replace_file: delete+insert on sale_id, plus every row of a
-    re-loaded file is replaced, see macros/fct_sales.sql). An incremental run reads only
+    re-loaded file is replaced, see macros/incremental/replace_file.sql). An incremental run reads only
       - rows loaded after the watermark (max loaded_at already here): new, late and re-delivered
         files; the filter is pushed through the int_* views down to every raw scan;
       - plus sales dated within var('incremental_lookback_days') days of the watermark's day, to
@@ -12,28 +12,45 @@
         assessor roll changes the attributes of the sales of its parcels).
     The watermark is read once and inlined as a literal so PostgreSQL plans the few new rows with
     index lookups. The pre-hook deletes UK transactions the change feed deleted. -#}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
--- depends_on: {{ ref('stg_uk_land_registry__transactions') }}
-{%- set platform_config = {
-    'dist': 'property_id',
-    'sort': ['sale_date', 'region_id'],
-} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['loaded_at']},
-        {'columns': ['file_key']},
-        {'columns': ['property_id', 'sale_date']},
-        {'columns': ['sale_id'], 'unique': true},
-        {'columns': ['dbt_updated_at']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         unique_key='sale_id',
         incremental_strategy='replace_file',
         on_schema_change='append_new_columns',
-        pre_hook=["{{ fct_sales_remove_deleted_transactions() }}"],
-        **platform_config
+        pre_hook=["
+            {#- UK transactions the change feed deleted (gone from the live table) are deleted;
+                skipped at no cost (a one-time filter) unless UK change rows arrived since the
+                watermark. -#}
+            {%- set uk_changes = ref('stg_uk_land_registry__transaction_changes') -%}
+            {%- set uk_transactions = ref('stg_uk_land_registry__transactions') -%}
+            {%- if is_incremental() -%}
+            delete from {{ this }}
+            where
+                source_system = 'uk_land_registry'
+                and exists (
+                    select 1
+                    from {{ uk_changes }} as changes
+                    where changes.loaded_at > {{ load_watermark() }}
+                )
+                and not exists (
+                    select 1
+                    from {{ uk_transactions }} as live
+                    where 'uk:' || live.sale_id = {{ this.identifier }}.sale_id
+                )
+            {%- endif -%}
+        "],
+        **platform_config(
+            indexes=[
+                {'columns': ['loaded_at']},
+                {'columns': ['file_key']},
+                {'columns': ['property_id', 'sale_date']},
+                {'columns': ['sale_id'], 'unique': true},
+                {'columns': ['dbt_updated_at']},
+            ],
+            dist='property_id',
+            sort=['sale_date', 'region_id'],
+        )
     )
 }}
 {%- set watermark = load_watermark() if is_incremental() else none %}

@@ -8,32 +8,55 @@
     - fast_flip: an arm's-length resale of the same property within var('alert_flip_max_days') days
       at least var('alert_flip_min_gain') above the previous arm's-length price (high from +50 %);
       same-day "resales" are multi-unit records of one deal, not flips.
-    Incremental: the pre-hook (delete_recomputed_alerts) deletes what a daily build can change and
+    Incremental: the pre-hook deletes what a daily build can change and
     the model inserts it again: every market move (a handful of index months), the price cuts of
     the listings fct_listings recomputed since this model's previous run, and the suspicious sales
     and fast flips of each region from its sale cutoff on (feature_cutoffs: the month of the cutoff
     for suspicious sales, whose region-month median moves with every sale of the month; the day
     for flips, whose previous sale may come from before the cutoff and is read from all the sales
     of the properties involved). -#}
-{%- set platform_config = {'dist': 'even', 'sort': ['detected_for_date']} if target.type == 'redshift' else {
-    'indexes': [
-        {'columns': ['alert_id'], 'unique': true},
-        {'columns': ['region_id', 'detected_for_date']},
-        {'columns': ['subject_id']},
-    ],
-} -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='append_new_columns',
-        pre_hook=["{{ delete_recomputed_alerts() }}"],
-        **platform_config
+        pre_hook=["
+            {#- What an incremental build recomputes: every market move, the price cuts of the
+                listings fct_listings recomputed since, the suspicious sales from each region's
+                cutoff month on and the fast flips from its cutoff day on. -#}
+            {%- set fct_listings, fct_sales, regions = ref('fct_listings'), ref('fct_sales'), ref('regions') -%}
+            {%- if is_incremental() -%}
+            {%- set cutoffs = feature_cutoffs(fct_sales, regions) -%}
+            delete from {{ this }}
+            where
+                alert_type = 'market_move'
+                or (
+                    alert_type = 'price_cut'
+                    and subject_id in (select listing_id from {{ fct_listings }} where {{ updated_since_previous_run() }})
+                )
+                or (
+                    alert_type = 'suspicious_sale'
+                    and {{ after_feature_cutoff(cutoffs, 'region_id', 'detected_for_date', fct_sales, regions, monthly=true) }}
+                )
+                or (
+                    alert_type = 'fast_flip'
+                    and {{ after_feature_cutoff(cutoffs, 'region_id', 'detected_for_date', fct_sales, regions) }}
+                )
+            {%- endif -%}
+        "],
+        **platform_config(
+            indexes=[
+                {'columns': ['alert_id'], 'unique': true},
+                {'columns': ['region_id', 'detected_for_date']},
+                {'columns': ['subject_id']},
+            ],
+            dist='even',
+            sort=['detected_for_date'],
+        )
     )
 }}
--- depends_on: {{ ref('regions') }}
--- depends_on: {{ ref('stg_uk_land_registry__transaction_changes') }}
-{%- set cutoffs = feature_cutoffs() if is_incremental() else none %}
+{%- set fct_sales, regions = ref('fct_sales'), ref('regions') %}
+{%- set cutoffs = feature_cutoffs(fct_sales, regions) if is_incremental() else none %}
 with
 
 index_values as (
@@ -66,7 +89,7 @@ recent_sales as (
         sale_month
     from {{ ref('fct_sales') }}
     {%- if is_incremental() %}
-    where {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', monthly=true) }}
+    where {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', fct_sales, regions, monthly=true) }}
     {%- endif %}
 
 ),
@@ -79,7 +102,7 @@ flip_properties as (
     where
         is_arms_length
         and sale_price > 0
-        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date') }}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', fct_sales, regions) }}
 
 ),
 
@@ -220,7 +243,7 @@ fast_flips as (
         and {{ dbt.datediff('previous_sale_date', 'sale_date', 'day') }} between 1 and {{ var('alert_flip_max_days') }}
         and sale_price >= (1 + {{ var('alert_flip_min_gain') }}) * previous_sale_price
     {% if is_incremental() %}
-        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date') }}
+        and {{ after_feature_cutoff(cutoffs, 'region_id', 'sale_date', fct_sales, regions) }}
     {% endif %}
 
 ),

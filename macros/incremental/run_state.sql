@@ -67,6 +67,26 @@
     delete from {{ this }} where {{ in_values(column, values, query) }}
 {%- endmacro %}
 
+{#- The load watermark of an incremental model: the newest loaded_at it holds (a date far in the
+    past when it is empty, so the first incremental run reads everything). -#}
+{% macro incremental_watermark(column='loaded_at') -%}
+    coalesce(max({{ column }}), cast('1900-01-01' as timestamp with time zone))
+{%- endmacro %}
+
+{#- The watermark as SQL for an incremental run's filters. When dbt can ask the database (a real
+    run) it is read once and inlined as a literal, so PostgreSQL plans the new-rows scan with real
+    selectivity (a handful of rows: index lookups instead of full-table hash joins); offline
+    compiles and unit tests get the equivalent scalar subquery. -#}
+{% macro load_watermark(column='loaded_at') -%}
+    {%- set subquery = '(select ' ~ incremental_watermark(column) ~ ' from ' ~ this ~ ')' -%}
+    {%- if not execute or var('offline_compile', false) or this is string
+        or model.resource_type == 'unit_test' -%}
+        {{ return(subquery) }}
+    {%- endif -%}
+    {%- set result = run_query('select cast(' ~ incremental_watermark(column) ~ ' as varchar(64)) from ' ~ this) -%}
+    {{ return("cast('" ~ result.columns[0].values()[0] ~ "' as timestamp with time zone)") }}
+{%- endmacro %}
+
 {#- The newest value of `column` in incremental model `relation` (its watermark) as a literal, or
     as a subquery offline. A table built before the column existed (an upgrade) answers the epoch:
     everything is new once, and on_schema_change adds the column. -#}
@@ -166,7 +186,7 @@
 {#- For small models rebuilt whole, but only when an input changed (materialized incremental with
     the pre-hook delete_all_if_rebuilt and `where 1 = 0` when not rebuild_needed()): true on a full
     build, offline, or when a source upstream of this model had a load finish since its previous
-    run (test_scope_inputs_changed in macros/test_scope.sql). -#}
+    run (test_scope_inputs_changed in macros/test_scope/test_scope.sql). -#}
 {% macro rebuild_needed() -%}
     {%- if not is_incremental() or not can_query_now() -%}
         {{ return(true) }}
