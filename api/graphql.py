@@ -52,8 +52,14 @@ def make_context(service: DataService, key) -> dict:
     }
 
 
+_PLAIN: dict[type, list[str]] = {}
+
+
 def _pick(cls, row: dict):
-    names = cls.__annotations__.keys()
+    """An instance of a Strawberry type from a service row (fields without resolvers)."""
+    names = _PLAIN.get(cls)
+    if names is None:
+        names = _PLAIN[cls] = [f.python_name for f in cls.__strawberry_definition__.fields if f.base_resolver is None]
     return cls(**{n: row.get(n) for n in names})
 
 

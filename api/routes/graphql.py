@@ -33,6 +33,10 @@ async def _execute(request: Request, query, variables, operation_name):
         if forbidden:
             raise ApiError(403, str(forbidden[0].original_error), "query", errors=errors,
                            required_scope=forbidden[0].original_error.scope)
+        faults = [e for e in result.errors if e.original_error is not None
+                  and not isinstance(e.original_error, ValueError | Forbidden)]
+        if faults:
+            raise faults[0].original_error
         if result.data is None or any(isinstance(e.original_error, ValueError) for e in result.errors):
             first = result.errors[0]
             raise ApiError(400, f"query: {first.message}", "query", errors=errors)
