@@ -26,3 +26,35 @@ def bump_data_version(conn: psycopg.Connection, cache: Cache | None = None, deta
     if cache is not None:
         cache.publish_version(version)
     return version
+
+
+def publish_build(settings, detail: dict | None = None) -> dict:
+    """After a build: bump the data version (as ``terraminer_api``) and warm the hot keys (the first
+    page of properties, every region's monthly figures and indices, the latest alerts) so the first
+    callers after a build hit the cache. Redis down: the version is still published in the warehouse."""
+    from api.cache import make_client
+    from api.service.core import DataService
+    from api.service.db import make_pool
+
+    cache = Cache(make_client(settings.cache_url), ttl_s=settings.api_cache_ttl_s,
+                  version_ttl_s=settings.api_version_ttl_s)
+    pool = make_pool(settings, open_wait=True)
+    try:
+        with pool.connection() as conn:
+            version = bump_data_version(conn, cache, detail)
+            regions = [r[0] for r in conn.execute(
+                "select distinct region_id from marts.mart_market_monthly where region_id is not null order by 1")]
+        warmed = 0
+        if cache.available:
+            service = DataService(pool, cache, settings)
+            service.list_properties(limit=50)
+            service.alerts(limit=100)
+            warmed += 2
+            for region in regions:
+                service.list_properties(region_id=region, limit=50)
+                service.market_monthly(region)
+                service.indices(region)
+                warmed += 3
+        return {"data_version": version, "warmed_keys": warmed, "cache": cache.ping()}
+    finally:
+        pool.close()

@@ -316,3 +316,32 @@ def test_fuzzed_bad_input_gets_4xx_problem_json_naming_the_field(api_app, keys):
             if response.status_code >= 400:
                 assert response.headers["content-type"].startswith("application/problem+json"), url
                 assert response.json().get("field"), (url, response.text)
+
+
+def test_the_dagster_asset_bumps_the_version_and_warms_hot_keys(api_app, api_settings, keys, monkeypatch):
+    import dagster as dg
+
+    from orchestration.assets.api import api_data_version
+    from orchestration.resources import WarehouseResource
+
+    monkeypatch.setenv("TERRAMINER_ENV", "ci")
+    monkeypatch.setenv("TERRAMINER_HOME", str(api_settings.home_dir))
+    monkeypatch.setenv("TERRAMINER_DATABASE", api_settings.database)
+    with admin(api_settings) as conn:
+        conn.execute("update marts.mart_market_monthly set sales_count = sales_count + 1 "
+                     "where region_id = 'R02' and activity_month = '2023-01-01'")
+        expected = conn.execute("select sales_count from marts.mart_market_monthly "
+                                "where region_id = 'R02' and activity_month = '2023-01-01'").fetchone()[0]
+    result = dg.materialize([api_data_version], resources={"warehouse": WarehouseResource()})
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    version = meta["data_version"].value
+    assert meta["warmed_keys"].value >= 10
+    with as_api(api_settings) as conn:
+        assert conn.execute("select version from api_meta.data_version").fetchone()[0] == version
+    assert api_app.get("/v1/health").json()["data_version"] == version
+    cache = api_app.ctx.cache
+    hits, misses = cache.hits, cache.misses
+    monthly = api_app.get("/v1/markets/R02/monthly", headers=bearer(keys["markets"])).json()["items"]
+    assert monthly[0]["activity_month"] == "2023-01-01" and monthly[0]["sales_count"] == expected
+    assert (cache.hits, cache.misses) == (hits + 2, misses)  # region check and figures: both warm
