@@ -11,7 +11,7 @@ from api import errors
 from api.cache import Cache, make_client
 from api.deps import ApiContext
 from api.ratelimit import RateLimiter
-from api.routes import alerts, estimates, graphql, health, markets, properties
+from api.routes import alerts, estimates, graphql, health, markets, properties, subscriptions
 from api.security import KeyStore
 from api.service import DataService
 from api.service.db import make_pool
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, context: ApiContext | None = No
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (health, properties, estimates, markets, alerts):
+    for module in (health, properties, estimates, markets, alerts, subscriptions):
         app.include_router(module.router, prefix="/v1")
     app.include_router(graphql.router)
     return app
