@@ -8,6 +8,7 @@ so a dead server costs one short timeout per ``retry_s``, not one per request.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
@@ -20,6 +21,9 @@ import redis
 log = logging.getLogger("terraminer.api.cache")
 PREFIX = "tm:"
 VERSION_KEY = PREFIX + "data_version"
+# The data version read for the current request in the same round trip as its rate limit
+# (ratelimit.RateLimiter.check): the request's cache reads then cost one more round trip, not two.
+request_version: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_version", default=None)
 
 
 def make_client(url: str | None, timeout: float = 0.25) -> redis.Redis | None:
@@ -71,6 +75,9 @@ class Cache:
     def version(self, load: Callable[[], str]) -> str:
         """The current data version: from Redis (set by the bump asset or by an API process within
         ``version_ttl_s``), else ``load()`` from the warehouse, then shared through Redis."""
+        known = request_version.get()
+        if known:
+            return known
         cached = self.call(lambda c: c.get(VERSION_KEY))
         if cached:
             return cached.decode()
@@ -90,6 +97,13 @@ class Cache:
     def key(version: str, name: str, params: Any) -> str:
         digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:20]
         return f"{PREFIX}{version}:{name}:{digest}"
+
+    def peek(self, key: str) -> bytes | None:
+        """The cached JSON bytes under ``key`` (None on a miss or without Redis)."""
+        raw = self.call(lambda c: c.get(key))
+        if raw is not None:
+            self.hits += 1
+        return raw
 
     def get_or_load(self, key: str, load: Callable[[], Any]) -> Any:
         raw = self.call(lambda c: c.get(key))

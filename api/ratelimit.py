@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from api.cache import PREFIX, Cache
+from api.cache import PREFIX, VERSION_KEY, Cache, request_version
 
 # KEYS[1] bucket; ARGV: capacity, refill per ms. Uses the server clock (one clock for every process).
 _SCRIPT = """
@@ -58,8 +58,19 @@ class RateLimiter:
         if self._script is None:
             return Decision(True, 0, None, limit)
         rate_per_ms = limit / (window_s * 1000.0)
-        result = self.cache.call(lambda c: self._script(keys=[f"{PREFIX}rl:{key_id}"], args=[limit, rate_per_ms]))
+
+        def bucket_and_version(client):
+            # one round trip: the bucket, and the data version this request's cache keys will carry
+            pipe = client.pipeline(transaction=False)
+            self._script(keys=[f"{PREFIX}rl:{key_id}"], args=[limit, rate_per_ms], client=pipe)
+            pipe.get(VERSION_KEY)
+            return pipe.execute()
+
+        result = self.cache.call(bucket_and_version)
         if result is None:  # Redis down: fail open
             return Decision(True, 0, None, limit)
-        allowed, wait_ms, remaining = (int(v) for v in result)
+        bucket, version = result
+        if version:
+            request_version.set(version.decode())
+        allowed, wait_ms, remaining = (int(v) for v in bucket)
         return Decision(bool(allowed), max(1, math.ceil(wait_ms / 1000)) if not allowed else 0, remaining, limit)

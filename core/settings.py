@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     notify_target: str | None = Field(default=None, description="webhook URL or SNS topic ARN")
     # data-access API (api/)
     redis_url: str | None = Field(default=None, description="redis:// or unix:// URL; default: the embedded server")
+    api_cache: bool = Field(default=True, description="false: no Redis at all (no cache, no rate limits)")
     api_pg_user: str = Field(default="terraminer_api", description="the API's read-only warehouse role")
     api_statement_timeout_ms: int = Field(default=5000, ge=100)
     api_pool_size: int = Field(default=8, ge=1)

@@ -138,6 +138,12 @@ class DataService:
             "valuation_run": model,
         }
 
+    def property_detail_cached(self, property_id: str) -> bytes | None:
+        """The cached JSON of :meth:`property_detail`, without touching the warehouse (None: not cached)."""
+        if not self.cache.available:
+            return None
+        return self.cache.peek(self.cache.key(self.data_version(), "property", property_id))
+
     def property_detail(self, property_id: str) -> dict:
         version = self.data_version() if self.cache.available else None
 
