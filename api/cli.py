@@ -9,14 +9,23 @@ from core.settings import Settings
 
 
 def _connect(settings: Settings):
+    from core.errors import StackNotRunningError
     from core.warehouse import connect
 
-    return connect(settings, conninfo={"user": settings.api_pg_user}, autocommit=True)
+    try:
+        return connect(settings, conninfo={"user": settings.api_pg_user}, autocommit=True)
+    except StackNotRunningError:
+        with connect(settings):  # the warehouse runs (else this raises "not running"): the role is missing
+            pass
+        raise TerraMinerError(f"cannot connect as {settings.api_pg_user}: run `terraminer roles` first") from None
 
 
 def cmd_api(args, settings: Settings) -> int:
     import uvicorn
 
+    with _connect(settings) as conn:  # fail early, in one line, rather than on every request
+        if conn.execute("select to_regclass('api_meta.api_keys')").fetchone()[0] is None:
+            raise TerraMinerError("the warehouse has no api_meta schema: run `terraminer roles` first")
     url = f"http://{args.host}:{args.port}"
     print(f"TerraMiner API on {url}  (docs {url}/docs, GraphQL {url}/graphql)", flush=True)
     uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
