@@ -6,7 +6,7 @@
 | terraminer_transformer  | read raw and ingestion_meta; own the dbt schemas                    |
 | terraminer_ml           | read features (and marts); write ml.*                               |
 | terraminer_bi           | read marts only (never raw, staging or personal columns)           |
-| terraminer_api          | read marts and the load ledger (provenance); write api_meta.*       |
+| terraminer_api          | bi's reads (a member of bi) and the load ledger; write api_meta.*   |
 
 The admin creates every schema (creating a schema needs CREATE on the database, which no pipeline
 role has) and grants each role CREATE on the schemas it writes. Default privileges cover the
@@ -167,11 +167,10 @@ def _grants(owner: str) -> list[Grant]:
         Grant("grant select on all tables in schema {} to {}", ("marts", BI)),
         *_default(owner, "marts", "select", BI),
     ]
-    # api: reads marts (like bi), writes its own api_meta tables (keys, subscriptions, deliveries)
+    # api: reads marts as a member of bi (dbt's `grants` config keeps bi's select on every mart,
+    # and revokes other roles' on incremental rebuilds), writes its own api_meta tables
     g += [
-        Grant("grant usage on schema {} to {}", ("marts", API)),
-        Grant("grant select on all tables in schema {} to {}", ("marts", API)),
-        *_default(owner, "marts", "select", API),
+        Grant("grant {} to {}", (BI, API)),
         Grant("grant usage on schema {} to {}", (API_SCHEMA, API)),
         Grant("grant select, insert, update, delete on all tables in schema {} to {}", (API_SCHEMA, API)),
         Grant("grant usage, select on all sequences in schema {} to {}", (API_SCHEMA, API)),
@@ -238,6 +237,9 @@ def redshift_sql(owner: str = "terraminer_admin", creators: Mapping[str, str] | 
             if user is None:
                 continue
             args = tuple(user if a == grant.creator else a for a in args)
+        if grant.text == "grant {} to {}":  # role membership
+            lines.append(f'grant role "{args[0]}" to role "{args[1]}";')
+            continue
         text = grant.text.replace("{}", '"{}"').format(*args)
         text = text.replace("usage, select, update on all sequences", "usage on all sequences")
         if "sequences" in text:
