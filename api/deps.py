@@ -27,11 +27,12 @@ class ApiContext:
     estimator: object
 
 
-def get_context(request: Request) -> ApiContext:
+# async: FastAPI runs a plain-def dependency in its thread pool, a hop per request for nothing
+async def get_context(request: Request) -> ApiContext:
     return request.app.state.ctx
 
 
-def get_service(request: Request) -> DataService:
+async def get_service(request: Request) -> DataService:
     return request.app.state.ctx.service
 
 

@@ -345,3 +345,11 @@ def test_the_dagster_asset_bumps_the_version_and_warms_hot_keys(api_app, api_set
     monthly = api_app.get("/v1/markets/R02/monthly", headers=bearer(keys["markets"])).json()["items"]
     assert monthly[0]["activity_month"] == "2023-01-01" and monthly[0]["sales_count"] == expected
     assert (cache.hits, cache.misses) == (hits + 2, misses)  # region check and figures: both warm
+
+
+def test_openapi_docs_list_every_endpoint(api_app):
+    assert api_app.get("/docs").status_code == 200
+    paths = set(api_app.get("/openapi.json").json()["paths"])
+    assert {"/v1/health", "/v1/properties", "/v1/properties/{property_id}", "/v1/estimates",
+            "/v1/markets/{region_id}/monthly", "/v1/indices/{region_id}", "/v1/alerts", "/v1/subscriptions",
+            "/v1/subscriptions/{subscription_id}/deliveries", "/graphql"} <= paths
