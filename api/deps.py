@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from api.cache import Cache
 from api.errors import ApiError
@@ -40,12 +41,15 @@ Context = Annotated[ApiContext, Depends(get_context)]
 Service = Annotated[DataService, Depends(get_service)]
 
 
-def authenticate(ctx: ApiContext, authorization: str | None) -> ApiKey:
-    """The caller's key (401 without one or with a bad one), after its rate limit (429)."""
+async def authenticate(ctx: ApiContext, authorization: str | None) -> ApiKey:
+    """The caller's key (401 without one or with a bad one), after its rate limit (429). A key not
+    verified recently is looked up in a worker thread: waiting for a pool connection must never
+    block the event loop."""
     if not authorization or not authorization.startswith("Bearer "):
         raise ApiError(401, "send an API key: Authorization: Bearer <key>", "Authorization",
                        {"WWW-Authenticate": "Bearer"})
-    key = ctx.keys.verify(authorization[7:].strip())
+    text = authorization[7:].strip()
+    key = ctx.keys.verify(text) if ctx.keys.known(text) else await run_in_threadpool(ctx.keys.verify, text)
     if key is None:
         raise ApiError(401, "the API key is unknown, revoked or expired", "Authorization",
                        {"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -65,7 +69,7 @@ def require(scope: str):
     """A dependency: the caller's key, which must hold ``scope``."""
 
     async def dependency(request: Request) -> ApiKey:
-        key = authenticate(request.app.state.ctx, request.headers.get("authorization"))
+        key = await authenticate(request.app.state.ctx, request.headers.get("authorization"))
         check_scope(key, scope)
         return key
 
@@ -73,7 +77,7 @@ def require(scope: str):
 
 
 async def any_key(request: Request) -> ApiKey:
-    return authenticate(request.app.state.ctx, request.headers.get("authorization"))
+    return await authenticate(request.app.state.ctx, request.headers.get("authorization"))
 
 
 AnyKey = Annotated[ApiKey, Depends(any_key)]

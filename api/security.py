@@ -91,6 +91,14 @@ class KeyStore:
         self.pool, self.ttl = pool, ttl
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
 
+    def known(self, key: str) -> bool:
+        """Whether :meth:`verify` can answer without the warehouse (a malformed key or a fresh entry):
+        the async request path calls it to keep warehouse waits off the event loop."""
+        if not _KEY_RE.match(key or ""):
+            return True
+        hit = self._cache.get(hash_key(key))
+        return hit is not None and hit[0] >= time.monotonic()
+
     def verify(self, key: str) -> ApiKey | None:
         match = _KEY_RE.match(key or "")
         if not match:

@@ -18,7 +18,7 @@ MAX_BODY = 64 * 1024
 
 async def _execute(request: Request, query, variables, operation_name):
     ctx = request.app.state.ctx
-    key = authenticate(ctx, request.headers.get("authorization"))
+    key = await authenticate(ctx, request.headers.get("authorization"))
     if not isinstance(query, str) or not query.strip():
         raise ApiError(400, "query: a GraphQL query string is required", "query")
     if variables is not None and not isinstance(variables, dict):

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from api.cache import Cache
+from api.cache import VERSION_KEY, Cache, request_version
 from api.service import queries as q
 from api.service.db import one, rows
 
@@ -139,10 +139,16 @@ class DataService:
         }
 
     def property_detail_cached(self, property_id: str) -> bytes | None:
-        """The cached JSON of :meth:`property_detail`, without touching the warehouse (None: not cached)."""
+        """The cached JSON of :meth:`property_detail`, from Redis only (None: not cached, or the data
+        version is not in Redis): safe to call on the event loop, it never waits for the warehouse."""
         if not self.cache.available:
             return None
-        return self.cache.peek(self.cache.key(self.data_version(), "property", property_id))
+        version = request_version.get() or self.cache.call(lambda c: c.get(VERSION_KEY))
+        if not version:
+            return None
+        if isinstance(version, bytes):
+            version = version.decode()
+        return self.cache.peek(self.cache.key(version, "property", property_id))
 
     def property_detail(self, property_id: str) -> dict:
         version = self.data_version() if self.cache.available else None
