@@ -9,13 +9,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from typing import Any
 
 from api.cache import VERSION_KEY, Cache, request_version
 from api.service import queries as q
-from api.service.db import one, rows
+from api.service.db import rows
 
 
 class NotFound(Exception):
@@ -42,17 +44,34 @@ class DataService:
         self.pool, self.cache, self.settings, self.estimator = pool, cache, settings, estimator
         self.statements = 0  # SQL statements run (tests check GraphQL batching with it)
         self._local_version: tuple[float, str] | None = None
+        self._thread = threading.local()
 
     # --------------------------------------------------------------- plumbing
+    @contextmanager
+    def session(self):
+        """One pool connection for every statement of the block (in this thread): a lookup of several
+        statements queues for the pool once, not once per statement."""
+        if getattr(self._thread, "conn", None) is not None:
+            yield
+            return
+        with self.pool.connection() as conn:
+            self._thread.conn = conn
+            try:
+                yield
+            finally:
+                self._thread.conn = None
+
     def _rows(self, query: str, params: Any = None) -> list[dict]:
         self.statements += 1
+        conn = getattr(self._thread, "conn", None)
+        if conn is not None:
+            return rows(conn, query, params)
         with self.pool.connection() as conn:
             return rows(conn, query, params)
 
     def _one(self, query: str, params: Any = None) -> dict | None:
-        self.statements += 1
-        with self.pool.connection() as conn:
-            return one(conn, query, params)
+        found = self._rows(query, params)
+        return found[0] if found else None
 
     def load_version(self) -> str:
         """The published data version (api_meta.data_version), else a fingerprint of the marts."""
@@ -154,6 +173,10 @@ class DataService:
         version = self.data_version() if self.cache.available else None
 
         def load():
+            with self.session():
+                return build()
+
+        def build():
             prop = self.properties_many([property_id]).get(property_id)
             if prop is None:
                 return None
