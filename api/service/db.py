@@ -17,7 +17,7 @@ def make_pool(settings: Settings, user: str | None = None, open_wait: bool = Fal
     info = settings.warehouse.conninfo(user=user or settings.api_pg_user)
     info["options"] = f"-c statement_timeout={settings.api_statement_timeout_ms} -c application_name=terraminer-api"
     pool = ConnectionPool(kwargs={**info, "autocommit": True}, min_size=1, max_size=settings.api_pool_size,
-                          timeout=5.0, open=False, name="terraminer-api")
+                          timeout=30.0, open=False, name="terraminer-api")
     pool.open(wait=open_wait)
     return pool
 
