@@ -73,24 +73,28 @@ def cmd_key_revoke(args, settings: Settings) -> int:
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("api", help="serve the data API (REST /v1, GraphQL /graphql, docs /docs)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
+    text = "serve the data API (REST /v1, GraphQL /graphql, docs /docs)"
+    p = sub.add_parser("api", help=text, description=text[0].upper() + text[1:] + ".")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     p.set_defaults(func=cmd_api)
 
-    keys = sub.add_parser("api-key", help="create, list or revoke API keys")
-    ksub = keys.add_subparsers(dest="key_command", required=True, metavar="ACTION")
-    p = ksub.add_parser("create", help="create a key and print it once (the last line is the key)")
-    p.add_argument("--name", required=True)
+    text = "create, list or revoke API keys"
+    keys = sub.add_parser("api-key", help=text, description="Create, list or revoke API keys (only their hashes are stored).")
+    ksub = keys.add_subparsers(dest="key_command", required=True, metavar="ACTION", help="what to do (each has --help)")
+    text = "create a key and print it once (the last line is the key)"
+    p = ksub.add_parser("create", help=text, description=text[0].upper() + text[1:] + ".")
+    p.add_argument("--name", required=True, help="a unique name for the key (used by list and revoke)")
     p.add_argument("--scopes", required=True, help="comma-separated: markets,properties,valuations,estimates,alerts")
     p.add_argument("--expires", type=float, metavar="DAYS", help="expire after DAYS days")
     p.add_argument("--rate-limit", type=int, metavar="N", help="requests per window (default: settings)")
     p.add_argument("--rate-window", type=int, metavar="SECONDS", help="window length (default: settings)")
     p.set_defaults(func=cmd_key_create)
-    p = ksub.add_parser("list", help="list keys (never the keys themselves)")
+    text = "list keys (never the keys themselves)"
+    p = ksub.add_parser("list", help=text, description=text[0].upper() + text[1:] + ".")
     p.set_defaults(func=cmd_key_list)
-    p = ksub.add_parser("revoke", help="revoke the active key with this name")
-    p.add_argument("name")
+    text = "revoke the active key with this name"
+    p = ksub.add_parser("revoke", help=text, description=text[0].upper() + text[1:] + ".")
+    p.add_argument("name", help="the key's name (see `terraminer api-key list`)")
     p.set_defaults(func=cmd_key_revoke)
-

@@ -94,12 +94,12 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="redis:// or unix:// URL; default: the embedded server")
     api_cache: bool = Field(default=True, description="false: no Redis at all (no cache, no rate limits)")
     api_pg_user: str = Field(default="terraminer_api", description="the API's read-only warehouse role")
-    api_statement_timeout_ms: int = Field(default=5000, ge=100)
-    api_pool_size: int = Field(default=8, ge=1)
+    api_statement_timeout_ms: int = Field(default=5000, ge=100, description="API queries are cancelled after this")
+    api_pool_size: int = Field(default=8, ge=1, description="warehouse connections of an API worker")
     api_cache_ttl_s: int = Field(default=3600, ge=1, description="lifetime of a cached answer")
     api_version_ttl_s: float = Field(default=5.0, ge=0, description="how long the data version is trusted")
     api_rate_limit: int = Field(default=600, ge=1, description="default requests per window per key")
-    api_rate_window_s: int = Field(default=60, ge=1)
+    api_rate_window_s: int = Field(default=60, ge=1, description="rate-limit window in seconds")
 
     # ----------------------------------------------------------------- paths
     @cached_property
