@@ -16,7 +16,7 @@ help:
 	@echo "make manifest   prepare the dbt manifest Dagster loads (the UI also does it when it is missing)"
 	@echo "make mlflow-ui  MLflow UI on the local store (http://127.0.0.1:5000)"
 	@echo "make serve      the champion AVM over HTTP (http://127.0.0.1:5001/invocations)"
-	@echo "make api        the data API: REST /v1, GraphQL /graphql, docs (http://127.0.0.1:8000/docs)"
+	@echo "make api        the data API and web app: /v1, /graphql, /docs, /app/ (http://127.0.0.1:8000)"
 	@echo "make bench      benchmarks (results in bench/results/)"
 	@echo "make lint       ruff + sqlfluff"
 	@echo "make clean      stop the stack and delete .terraminer/, target/ and caches"
