@@ -21,6 +21,7 @@ class Chart:
     summary: str
     points: int
     chart_id: str
+    note: str = ""  # the metric's definition (semantic layer), shown under the chart
 
 
 def _fmt(value) -> str:
@@ -32,7 +33,7 @@ def _fmt(value) -> str:
 
 
 def line(title: str, series: dict[str, tuple[list, list]], y_title: str = "", kind: str = "lines+markers",
-         bar: bool = False) -> Chart:
+         bar: bool = False, note: str = "") -> Chart:
     """One trace per series name: ``{name: (x values, y values)}``; None values are gaps."""
     import plotly.graph_objects as go
 
@@ -53,7 +54,7 @@ def line(title: str, series: dict[str, tuple[list, list]], y_title: str = "", ki
                          f"highest {_fmt(high[1])} in {high[0]}.")
         else:
             parts.append(f"{name}: no data.")
-    return _render(fig, title, y_title, " ".join(parts), points)
+    return _render(fig, title, y_title, " ".join(parts), points, note)
 
 
 def scatter(title: str, groups: dict[str, tuple[list, list, list]], x_title: str, y_title: str) -> Chart:
@@ -73,7 +74,7 @@ def scatter(title: str, groups: dict[str, tuple[list, list, list]], x_title: str
     return _render(fig, title, y_title, " ".join(parts), points)
 
 
-def bars(title: str, labels: list[str], series: dict[str, list], y_title: str = "") -> Chart:
+def bars(title: str, labels: list[str], series: dict[str, list], y_title: str = "", note: str = "") -> Chart:
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -83,14 +84,14 @@ def bars(title: str, labels: list[str], series: dict[str, list], y_title: str = 
         points += sum(1 for y in ys if y is not None)
         parts.append(f"{name}: " + ", ".join(f"{lab} {_fmt(y)}" for lab, y in zip(labels, ys, strict=True)) + ".")
     fig.update_layout(barmode="group")
-    return _render(fig, title, y_title, " ".join(parts), points)
+    return _render(fig, title, y_title, " ".join(parts), points, note)
 
 
-def _render(fig, title: str, y_title: str, summary: str, points: int) -> Chart:
+def _render(fig, title: str, y_title: str, summary: str, points: int, note: str = "") -> Chart:
     chart_id = f"chart-{next(_ids)}"
     fig.update_layout(**LAYOUT, title={"text": title, "x": 0})
     if y_title:
         fig.update_yaxes(title_text=y_title)
     html = fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False, config=CONFIG,
                        div_id=chart_id, default_width="100%")
-    return Chart(title, Markup(html), summary, points, chart_id)
+    return Chart(title, Markup(html), summary, points, chart_id, note)

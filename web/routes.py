@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.routes.common import parse_month
 from api.security import ApiKey
 from api.service import NotFound
-from web import auth, charts, reads
+from web import auth, charts, metrics, reads
 
 HERE = Path(__file__).parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -185,23 +185,28 @@ async def market(request: Request, region_id: str, start: str | None = None, end
         return render(request, "error.html", key, 404, message=str(err))
     months = [m["activity_month"] for m in monthly]
     col = lambda name: [m.get(name) for m in monthly]  # noqa: E731
+    m = metrics.label
     chart_list = [
-        charts.line("Median sale price", {"median sale price": (months, col("median_sale_price"))}, "price"),
-        charts.line("Sales and listings", {"sales": (months, col("sales_count")),
-                                           "new listings": (months, col("new_listings_count")),
-                                           "sold listings": (months, col("sold_listings_count"))}, "count"),
+        charts.line(m("median_sale_price"), {m("median_sale_price"): (months, col("median_sale_price"))}, "price",
+                    note=metrics.description("median_sale_price")),
+        charts.line(f"{m('sales_count')} and listings", {m("sales_count"): (months, col("sales_count")),
+                                                         m("new_listings_count"): (months, col("new_listings_count")),
+                                                         "sold listings": (months, col("sold_listings_count"))},
+                    "count", note=metrics.description("sales_count")),
         charts.line("Median days on market", {"days on market": (months, col("median_days_on_market"))}, "days"),
-        charts.line("Supply", {"months of supply": (months, col("months_of_supply"))}, "months"),
+        charts.line(m("months_of_supply"), {m("months_of_supply"): (months, col("months_of_supply")),
+                                            m("active_listings_count"): (months, col("active_listings_count"))},
+                    "months / listings", note=metrics.description("months_of_supply")),
     ]
     in_range = indices
-    chart_list.append(charts.line("Price index (rebased)", {
+    chart_list.append(charts.line(f"{m('index_value')} beside external indices (rebased)", {
         f"{s['index_source']} ({s['series_id']})": (
             [p["index_month"] for p in s["points"] if (not first or p["index_month"] >= first.isoformat())
              and (not last or p["index_month"] <= last.isoformat())],
             [p["index_value_rebased"] for p in s["points"] if (not first or p["index_month"] >= first.isoformat())
              and (not last or p["index_month"] <= last.isoformat())])
-        for s in in_range}, "rebased index"))
-    return render(request, "market.html", key, region_id=region_id, monthly=monthly, charts=chart_list,
+        for s in in_range}, "rebased index", note=metrics.description("index_value")))
+    return render(request, "market.html", key, region_id=region_id, monthly=monthly, charts=chart_list, m=m,
                   start=_month(first) or _month(months[0] if months else None),
                   end=_month(last) or _month(months[-1] if months else None))
 
@@ -328,13 +333,18 @@ async def model(request: Request):
     labels = [r["region_id"] for r in latest]
     chart_list = []
     if latest:
-        chart_list.append(charts.bars(f"Error by region (model version {champion})", labels,
-                                      {"MdAPE": [r["mdape"] for r in latest]}, "median abs. % error"))
-        chart_list.append(charts.bars(f"Accuracy and interval coverage by region (version {champion})", labels,
-                                      {"PPE10": [r["ppe10"] for r in latest],
-                                       "80 % interval coverage": [r["interval_coverage"] for r in latest]}, "share"))
+        m = metrics.label
+        chart_list.append(charts.bars(f"{m('avm_mdape')} by region (model version {champion})", labels,
+                                      {m("avm_mdape"): [r["mdape"] for r in latest]}, "median abs. % error",
+                                      note=metrics.description("avm_mdape")))
+        chart_list.append(charts.bars(f"{m('avm_ppe10')} and {m('avm_interval_coverage')} by region "
+                                      f"(version {champion})", labels,
+                                      {m("avm_ppe10"): [r["ppe10"] for r in latest],
+                                       m("avm_interval_coverage"): [r["interval_coverage"] for r in latest]}, "share",
+                                      note=f"{metrics.description('avm_ppe10')} "
+                                           f"{metrics.description('avm_interval_coverage')}"))
         regions = sorted({r["region_id"] for r in rows})
-        chart_list.append(charts.line("MdAPE per model version (the champion's history)", {
+        chart_list.append(charts.line(f"{m('avm_mdape')} per model version (the champion's history)", {
             region: ([f"v{r['model_version']}" for r in rows if r["region_id"] == region],
                      [r["mdape"] for r in rows if r["region_id"] == region]) for region in regions},
             "median abs. % error"))

@@ -427,3 +427,18 @@ def test_terraminer_api_prints_a_one_time_login_url_for_the_local_user(web_clien
                               (LOCAL_KEY_NAME,)).fetchone()[0]
     assert active == 1
     web_client.cookies.clear()
+
+
+def test_pages_describe_metrics_with_the_semantic_layers_definitions(web_client, web_keys):
+    """A metric's label and description come from the semantic layer, not from the page."""
+    from markupsafe import escape
+
+    from web import metrics
+
+    _login(web_client, web_keys["all"])
+    market, model = web_client.get("/app/markets/R01").text, web_client.get("/app/model").text
+    for name in ("median_sale_price", "sales_count", "months_of_supply", "index_value"):
+        assert escape(metrics.label(name)) in market and escape(metrics.description(name)) in market, name
+    for name in ("avm_mdape", "avm_ppe10", "avm_interval_coverage"):
+        assert escape(metrics.label(name)) in model and escape(metrics.description(name)) in model, name
+    web_client.cookies.clear()
