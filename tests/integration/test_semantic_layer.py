@@ -118,3 +118,17 @@ def test_mf_query_equals_the_mart_and_the_market_page(built, tmp_path):
     assert f'data-metric="sales_count">{count}<' in row
     assert f'data-value="{float(median)}"' in row
 
+
+def test_marts_carry_their_descriptions_as_comments(built):
+    """persist_docs: `\\d+ marts.fct_sales` (and any BI tool) shows the YAML's descriptions."""
+    settings, _, _ = built
+    with psycopg.connect(**settings.warehouse.conninfo()) as conn:
+        table = conn.execute("select obj_description('marts.fct_sales'::regclass, 'pg_class')").fetchone()[0]
+        columns = dict(conn.execute(
+            "select a.attname, col_description(a.attrelid, a.attnum) from pg_attribute a "
+            "where a.attrelid = 'marts.fct_sales'::regclass and a.attnum > 0 and not a.attisdropped").fetchall())
+        spine = conn.execute("select col_description('marts.metricflow_time_spine'::regclass, 1)").fetchone()[0]
+    assert table and "sale" in table.lower()
+    assert columns["sale_price"] and columns["sale_month"] == "First day of the sale month."
+    assert sum(1 for text in columns.values() if text) >= 0.9 * len(columns), columns
+    assert spine == "The day."
