@@ -28,8 +28,10 @@ def cmd_api(args, settings: Settings) -> int:
             raise TerraMinerError("the warehouse has no api_meta schema: run `terraminer roles` first")
     url = f"http://{args.host}:{args.port}"
     print(f"TerraMiner API on {url}  (docs {url}/docs, GraphQL {url}/graphql)", flush=True)
-    uvicorn.run("api.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="warning", access_log=False)
+    if getattr(args, "before_serve", None):  # set by a layer above (the web app: its login URL)
+        args.before_serve(settings, url)
+    uvicorn.run(getattr(args, "app_factory", "api.main:create_app"), factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning", access_log=False)
     return 0
 
 

@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     from api.cli import add_parsers as add_api_parsers
 
     add_api_parsers(sub)
+    from web.cli import extend_api_command
+
+    extend_api_command(sub.choices["api"])  # `terraminer api` also serves the web app under /app/
 
     p = add("demo", cmd_demo, "start the stack, generate a small landing zone and run the whole pipeline")
     p.add_argument("--scale", type=int, default=int(os.environ.get("TERRAMINER_DEMO_SCALE", "5")),
