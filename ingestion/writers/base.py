@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from core.errors import TerraMinerError
 from ingestion.contract import RESERVED_COLUMNS, Contract
 from ingestion.landing import LandingObject
 
@@ -17,9 +18,10 @@ META_COLUMNS = RESERVED_COLUMNS  # load metadata every raw table carries after t
 REJECT_ALLOWANCE = 10  # a file is refused only when rejects exceed both the share and this count
 
 LedgerState = tuple[str, str | None]  # (status, contract_fingerprint) of one ledger row
+# current rows only: a superseded version (A in A → B) is pending again when it comes back (B → A)
 LEDGER_VERSIONS_SQL = (
     f"select file_key, file_version, status, contract_fingerprint from {META_SCHEMA}.load_ledger "
-    "where contract = %s"
+    "where contract = %s and superseded_at is null"
 )
 
 
@@ -67,6 +69,38 @@ class TableMismatch(Exception):
     """A raw table's column has another type than the contract says (its files are refused)."""
 
 
+class WarehouseUnavailable(TerraMinerError):
+    """The warehouse side failed for a reason that is not the file's (it cannot reach S3, the
+    connection is gone): the run stops, nothing about the file is recorded."""
+
+
+def warehouse_lost(writer, err: BaseException) -> bool:
+    """True when ``err`` means the warehouse itself is gone (stop the run), not a problem of one file."""
+    if isinstance(err, WarehouseUnavailable):
+        return True
+    conn = getattr(writer, "conn", None)
+    if conn is not None and (getattr(conn, "closed", False) or getattr(conn, "broken", False)):
+        return True
+    module = type(err).__module__ or ""
+    name = type(err).__name__
+    # the drivers' connection-level errors (psycopg, redshift_connector): OperationalError/InterfaceError
+    return module.split(".")[0] in ("psycopg", "redshift_connector") and name in ("OperationalError", "InterfaceError")
+
+
+def failure_reason(err: BaseException) -> str:
+    """One line saying why reading or loading one file failed unexpectedly (the ledger's error)."""
+    from ingestion.writers.text import one_line
+
+    if isinstance(err, RecursionError):
+        return "cannot load the file: nested too deeply to parse (RecursionError)"
+    if isinstance(err, MemoryError):
+        return "cannot load the file: it needs more memory than the loader has (MemoryError)"
+    if isinstance(err, OSError) and err.strerror:
+        return f"cannot read the file: {err.strerror}" + (f" ({err.filename})" if err.filename else "")
+    text = one_line(err)
+    return f"cannot load the file: {type(err).__name__}" + (f": {text}" if text else "")
+
+
 def is_pending(state: LedgerState | None, contract: Contract, retry_refused: bool) -> bool:
     """A file version is loaded once; a refused one again on ``retry_refused`` or a changed contract."""
     if state is None:
@@ -104,8 +138,9 @@ class Writer(Protocol):
     """Loads landing files of one landing zone into one warehouse (``ingestion.writers.open_writer``).
 
     The runner calls, per run: ``ensure_meta``; per contract ``lock`` + ``ensure_table``;
-    ``ledger_versions`` to find pending files; ``load`` per file (its own transaction and lock);
-    per contract ``lock`` + ``ensure_key_index`` after the loads. ``close`` closes ``conn``."""
+    ``ledger_versions`` to find pending files; ``load`` per file (its own transaction and lock), or
+    ``refuse`` for a file that cannot be loaded (its key, or ``load`` failed unexpectedly); per
+    contract ``lock`` + ``ensure_key_index`` after the loads. ``close`` closes ``conn``."""
 
     conn: Any  # the DB-API connection it writes through (read-only checks may share it)
 
@@ -132,6 +167,10 @@ class Writer(Protocol):
         on_progress: Callable[[int], None] | None = None,
     ) -> FileResult:
         """Load one file version exactly once (rows, rejects and ledger row in one transaction)."""
+
+    def refuse(self, contract: Contract, obj: LandingObject, reason: str) -> FileResult:
+        """Record ``obj`` as refused with ``reason`` without reading it (a file whose key or load
+        failed); ``skipped`` when another loader has loaded that version meanwhile."""
 
     def ensure_key_index(self, contract: Contract) -> bool:
         """The index on the contract's ``index_key``; call under ``lock``. False when it is missing

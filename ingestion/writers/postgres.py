@@ -17,6 +17,7 @@ rejected rows and its ledger row commit in one transaction, under an advisory lo
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 from array import array
@@ -63,6 +64,7 @@ from ingestion.writers.text import (
     utf8_encodable,
 )
 
+log = logging.getLogger(__name__)
 _MAX_REJECT_DETAILS = 1_000_000
 _NOTICE = re.compile(r'at line (\d+) for column "(.*?)": (?:"(.*)"|null input)$', re.S)
 
@@ -83,9 +85,10 @@ create table if not exists {META_SCHEMA}.load_ledger (
     started_at timestamptz not null,
     finished_at timestamptz not null,
     seconds numeric(12, 3),
-    superseded_at timestamptz,
-    unique (contract, file_key, file_version)
+    superseded_at timestamptz
 );
+create unique index if not exists load_ledger_current_version
+    on {META_SCHEMA}.load_ledger (contract, file_key, file_version) where superseded_at is null;
 create table if not exists {META_SCHEMA}.rejected_rows (
     load_id bigint not null,
     contract varchar(128) not null,
@@ -152,6 +155,32 @@ class PostgresWriter:
             ).fetchone()[0]
             if not tables:
                 self.conn.execute(META_DDL)
+            self._migrate_ledger_key()
+
+    def _migrate_ledger_key(self) -> None:
+        """Ledgers created before A → B → A reloads had ``unique (contract, file_key, file_version)``
+        over every row, superseded ones included, so a version coming back could not be recorded.
+        The key is now unique among current rows only (a partial unique index). Only the table's
+        owner may change it: another role loads on and a returning version is refused until then."""
+        old = self.conn.execute(
+            "select conname from pg_constraint where conrelid = to_regclass(%s) and contype = 'u'",
+            (f"{META_SCHEMA}.load_ledger",),
+        ).fetchall()
+        if not old:
+            return
+        try:
+            with self.conn.transaction():
+                for (name,) in old:
+                    self.conn.execute(
+                        sql.SQL("alter table {} drop constraint {}").format(q(META_SCHEMA, "load_ledger"), sql.Identifier(name))
+                    )
+                self.conn.execute(
+                    f"create unique index if not exists load_ledger_current_version on {META_SCHEMA}.load_ledger "
+                    "(contract, file_key, file_version) where superseded_at is null"
+                )
+        except psycopg.errors.InsufficientPrivilege:
+            log.warning("%s.load_ledger has the old unique key and this role does not own it: run `terraminer "
+                        "ingest` once as its owner so that versions coming back (A → B → A) reload", META_SCHEMA)
 
     def close(self) -> None:
         self.conn.close()
@@ -310,6 +339,29 @@ class PostgresWriter:
                 result.replaced = previous is not None
             if outcome is not None:
                 result.count(outcome)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def refuse(self, contract: Contract, obj: LandingObject, reason: str) -> FileResult:
+        """Record ``obj`` refused with ``reason``, unread (the runner's per-file isolation)."""
+        started = time.perf_counter()
+        error = printable(reason)
+        result = FileResult(contract.name, obj.key, obj.version, "refused", error=error)
+        with self.conn.transaction():
+            self.lock_table(contract)
+            same = self.conn.execute(
+                f"select load_id, status from {META_SCHEMA}.load_ledger where contract = %s and file_key = %s "
+                "and file_version = %s and superseded_at is null",
+                (contract.name, obj.key, obj.version),
+            ).fetchone()
+            if same is not None and same[1] == "loaded":  # another loader loaded it meanwhile
+                result.status, result.error = "skipped", None
+            else:
+                if same is not None:
+                    self.conn.execute(f"delete from {META_SCHEMA}.rejected_rows where load_id = %s", (same[0],))
+                    self.conn.execute(f"delete from {META_SCHEMA}.load_ledger where load_id = %s", (same[0],))
+                started_at = self.conn.execute("select clock_timestamp()").fetchone()[0]
+                self._record(contract, obj, "refused", None, error, started_at, started)
         result.seconds = time.perf_counter() - started
         return result
 
