@@ -85,6 +85,10 @@ def ledger_key(key: str) -> str:
     return f"{cut}… [key md5 {digest}]" if cut != text else f"{text} [key md5 {digest}]"
 
 
+class FileChanged(Exception):
+    """The bytes read are not the version listed (the file changed while it was being loaded)."""
+
+
 class Landing(Protocol):
     uri: str
 
@@ -188,11 +192,17 @@ class LocalLanding:
         return info
 
     def open(self, obj: LandingObject) -> BinaryIO:
-        return _open_regular(self._path(obj.key))
+        """The file's bytes, hashed while they stream: reading past the listed size, or reaching the
+        end with another MD5 than the listed version, raises FileChanged (a file written in place
+        during the load is never loaded under the version listed before)."""
+        return _VerifiedReader(_open_regular(self._path(obj.key)), obj, self.describe(obj.key))
 
     @contextlib.contextmanager
     def local_path(self, obj: LandingObject) -> Iterator[Path]:
-        yield self._path(obj.key)
+        path = self._path(obj.key)
+        yield path
+        if _md5(path) != obj.version:
+            raise FileChanged(_changed(self.describe(obj.key), obj))
 
     @contextlib.contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
@@ -304,6 +314,45 @@ def open_landing(uri: str, endpoint_url: str | None = None, client=None) -> Land
 
 
 _MD5_CACHE: dict[tuple[str, int, int, int], str] = {}
+
+
+def _changed(where: str, obj: LandingObject) -> str:
+    return (f"{where} changed while it was being loaded (listed as version {obj.version}, {obj.size:,} bytes): "
+            "nothing was loaded; the next run loads the new version")
+
+
+class _VerifiedReader:
+    """A local file read once, front to back, whose bytes must be exactly the listed version."""
+
+    def __init__(self, handle: BinaryIO, obj: LandingObject, where: str):
+        self._handle = handle
+        self._obj = obj
+        self._where = where
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        if data:
+            self._read += len(data)
+            if self._read > self._obj.size:
+                raise FileChanged(_changed(self._where, self._obj))
+            self._md5.update(data)
+        elif size != 0 and (self._read != self._obj.size or self._md5.hexdigest() != self._obj.version):
+            raise FileChanged(_changed(self._where, self._obj))
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class _NotRegular(OSError):

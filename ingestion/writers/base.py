@@ -3,7 +3,12 @@ the ledger rule for pending file versions and the reject threshold."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+import json
+import tempfile
+import threading
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -123,6 +128,101 @@ def threshold_refusal(contract: Contract, outcome: CopyOutcome) -> str | None:
         line, column, reason = outcome.first
         message += f"; first: line {line}" + (f" column {column}" if column else "") + f": {reason}"
     return message
+
+
+def certain_refusal(contract: Contract, rows_read: int, rejected: int, good_rows_left: float) -> str | None:
+    """The refusal of a file whose reject share is already certain to exceed its threshold: even if
+    every remaining record (at most ``good_rows_left``) loaded, rejects would exceed both the share
+    and REJECT_ALLOWANCE. None before ``limits.reject_sample_rows`` rows were read."""
+    if rows_read < contract.limits.reject_sample_rows:
+        return None
+    threshold = contract.reject_threshold
+    if rejected <= max(threshold * (rows_read + good_rows_left), REJECT_ALLOWANCE):
+        return None
+    return (
+        f"refused after {rows_read} rows: {rejected} rejected ({rejected / rows_read:.1%}), more than "
+        f"threshold {threshold:.1%} of the whole file can allow"
+    )
+
+
+class RejectLog:
+    """The rejected rows of one file with an exact count and bounded memory: the first ``detail``
+    are kept (explained with their raw text), later ones go to a temporary file with line, column,
+    reason and the value's first 1,000 characters. Thread-safe (COPY notices may arrive on the
+    driver's thread)."""
+
+    VALUE_CUT = 1000
+
+    def __init__(self, detail: int):
+        self.detail = detail
+        self.kept: list = []
+        self.count = 0
+        self._spool = None
+        self._lock = threading.Lock()
+
+    def add(self, reject) -> None:
+        with self._lock:
+            self.count += 1
+            if len(self.kept) < self.detail:
+                self.kept.append(reject)
+                return
+            if self._spool is None:
+                self._spool = tempfile.TemporaryFile("w+", encoding="utf-8", errors="surrogateescape")
+            value = reject.value if reject.value is None else reject.value[: self.VALUE_CUT]
+            self._spool.write(json.dumps([reject.line, reject.column, reject.reason, value]) + "\n")
+
+    def extend(self, rejects: Iterable) -> None:
+        for reject in rejects:
+            self.add(reject)
+
+    def first(self) -> tuple | None:
+        if not self.kept:
+            return None
+        r = min(self.kept, key=lambda r: r.line)
+        return (r.line, r.column, r.reason)
+
+    def spooled(self) -> Iterator[tuple]:
+        """(line, column, reason, value) of the rows beyond ``detail``."""
+        if self._spool is None:
+            return
+        self._spool.seek(0)
+        for text in self._spool:
+            yield tuple(json.loads(text))
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+
+class LineMap:
+    """COPY line n → source line, stored as runs of consecutive source lines (a file whose records
+    are single lines is one run, whatever its size)."""
+
+    def __init__(self):
+        self._copy = array("q")  # first COPY line of each run
+        self._source = array("q")  # its source line
+        self.count = 0
+
+    def extend(self, lines: list[int]) -> None:
+        if not lines:
+            return
+        first, last = lines[0], lines[-1]
+        if self.count and self._source[-1] + (self.count + 1 - self._copy[-1]) == first \
+                and last - first == len(lines) - 1:
+            self.count += len(lines)  # continues the current run
+            return
+        if last - first == len(lines) - 1:
+            self._copy.append(self.count + 1)
+            self._source.append(first)
+            self.count += len(lines)
+            return
+        for line in lines:
+            self.extend([line])
+
+    def source(self, copy_line: int) -> int:
+        run = bisect.bisect_right(self._copy, copy_line) - 1
+        return self._source[run] + copy_line - self._copy[run]
 
 
 def read_ledger_versions(conn, contract: Contract) -> dict[tuple[str, str], LedgerState]:
