@@ -476,7 +476,7 @@ def parse_csv(
             row = shaper.shape(fields, line, batch.rejects)
             if row is not None:
                 batch.rows.append(row)
-            if len(batch.rows) >= BATCH_ROWS:
+            if len(batch.rows) + len(batch.rejects) >= BATCH_ROWS:
                 yield batch
                 batch = Batch()
         if batch.rows or batch.rejects:
@@ -584,7 +584,7 @@ def _parse_unpivot(reader, contract, stats, header, offset, header_end, capture,
             record[spec.name_column] = names[i]
             record[spec.value_column] = cell
             batch.rows.append((str(line), *(record[n] for n in order)))
-        if len(batch.rows) >= BATCH_ROWS:
+        if len(batch.rows) + len(batch.rejects) >= BATCH_ROWS:
             yield batch
             batch = Batch()
     if batch.rows or batch.rejects:
@@ -678,7 +678,7 @@ def parse_jsonl(
         row = shaper.shape(fields, line_no, batch.rejects)
         if row is not None:
             batch.rows.append(row)
-        if len(batch.rows) >= BATCH_ROWS:
+        if len(batch.rows) + len(batch.rejects) >= BATCH_ROWS:
             yield batch
             batch = Batch()
     if batch.rows or batch.rejects:

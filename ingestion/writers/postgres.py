@@ -56,6 +56,7 @@ from ingestion.writers.base import (
     read_ledger_versions,
     threshold_refusal,
 )
+from ingestion.writers.copy_stream import CopyWriter
 from ingestion.writers.files import capture_lines, open_batches
 from ingestion.writers.text import (
     first_invalid_byte,
@@ -455,7 +456,7 @@ class PostgresWriter:
                     "on_error ignore, log_verbosity verbose)"
                 ).format(q(RAW_SCHEMA, target), cols, sql.Literal(fmt.delimiter), sql.Literal(fmt.quote), force_null)
                 with self.conn.cursor() as cur:
-                    with cur.copy(copy_sql) as copy:
+                    with cur.copy(copy_sql, writer=CopyWriter(cur)) as copy:
                         for chunk in plan.body:
                             copy.write(chunk)
                             if self._skipped:
@@ -497,7 +498,7 @@ class PostgresWriter:
             with contextlib.ExitStack() as stack:
                 batches = stack.enter_context(open_batches(contract, landing, obj, stats, on_progress=progress))
                 cur = stack.enter_context(self.conn.cursor())
-                with cur.copy(copy_sql) as copy:
+                with cur.copy(copy_sql, writer=CopyWriter(cur)) as copy:
                     for batch in batches:
                         rows_read += len(batch.rows) + len(batch.rejects)
                         rejects.extend(batch.rejects)
