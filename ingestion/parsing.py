@@ -121,6 +121,71 @@ class CountingReader(io.RawIOBase):
         return n
 
 
+class ReadAhead:
+    """Reads a stream in a background thread, a few chunks ahead (at most ``depth`` MiB held): the
+    socket read of an S3 body (the GIL is released while it waits) overlaps the caller's work on
+    the previous chunk. Errors of the stream are raised by the ``read`` that reaches them."""
+
+    def __init__(self, stream: BinaryIO, chunk: int = 1 << 20, depth: int = 4):
+        import queue
+        import threading
+
+        self._stream = stream
+        self._chunk = chunk
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._pending = b""
+        self._done = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="terraminer-read-ahead")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._stream.read(self._chunk)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as err:  # handed to the reader
+            self._put(err)
+
+    def _put(self, item) -> None:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            chunks = []
+            while chunk := self.read(self._chunk):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        if not self._pending and not self._done:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+            self._pending = item
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
 def is_gzip(contract: Contract, key: str) -> bool:
     compression = contract.format.compression
     if compression == "auto":

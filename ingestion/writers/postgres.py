@@ -3,9 +3,10 @@
 Exactly once: a file version (landing key + content version) is the unit of work. Its rows, its
 rejected rows and its ledger row commit in one transaction, under an advisory lock per raw table.
 
-- Type validation is PostgreSQL's own: ``COPY (ON_ERROR ignore, LOG_VERBOSITY verbose)`` skips a
-  row whose value does not fit its column and reports it as a NOTICE; the notice's line maps back
-  to the source line, and a second pass over the file (only when something was rejected) fetches
+- Type validation is PostgreSQL's own. The fast path (:mod:`ingestion.passthrough`) COPYs the
+  file's bytes plainly: its first bad value fails that COPY and the file goes to the parsing path,
+  whose ``COPY (ON_ERROR ignore, LOG_VERBOSITY verbose)`` skips a row whose value does not fit its
+  column and reports it as a NOTICE; the notice's line maps back to the source line, and a second pass over the file (only when something was rejected) fetches
   the raw text and asks ``pg_input_error_info`` for the exact reason.
 - ``replace_file``: a changed version of a loaded key replaces that file's rows.
   ``append``: immutable facts; a changed version of a loaded key is refused.
@@ -35,6 +36,7 @@ from ingestion.parsing import (
     CountingReader,
     FileRefused,
     ParseStats,
+    ReadAhead,
     Reject,
     datestyle_for,
     describe_decompression_error,
@@ -440,7 +442,7 @@ class PostgresWriter:
         self._skipped, self._sink = 0, None
         self._collect = True
         try:
-            with contextlib.closing(landing.open(obj)) as raw:
+            with contextlib.closing(ReadAhead(landing.open(obj))) as raw:
                 binary = open_binary(CountingReader(raw, on_progress), contract, obj.key)
                 plan = passthrough.plan(binary, contract)
                 fmt = contract.format
@@ -451,9 +453,11 @@ class PostgresWriter:
                     sql.SQL(", force_null ({})").format(sql.SQL(", ").join(map(sql.Identifier, text_cols)))
                     if text_cols else sql.SQL("")
                 )
+                # no ON_ERROR ignore: the first bad value fails the COPY at once (DataError) and the
+                # file goes to the parsing path, which explains every row; the clean case skips the
+                # per-value soft-error bookkeeping
                 copy_sql = sql.SQL(
-                    "copy {} ({}) from stdin (format csv, delimiter {}, quote {}{}, "
-                    "on_error ignore, log_verbosity verbose)"
+                    "copy {} ({}) from stdin (format csv, delimiter {}, quote {}{})"
                 ).format(q(RAW_SCHEMA, target), cols, sql.Literal(fmt.delimiter), sql.Literal(fmt.quote), force_null)
                 with self.conn.cursor() as cur:
                     with cur.copy(copy_sql, writer=CopyWriter(cur)) as copy:
