@@ -171,6 +171,8 @@ class RejectLog:
             value = reject.value if reject.value is None else reject.value[: self.VALUE_CUT]
             self._spool.write(json.dumps([reject.line, reject.column, reject.reason, value]) + "\n")
 
+    append = add
+
     def extend(self, rejects: Iterable) -> None:
         for reject in rejects:
             self.add(reject)

@@ -18,7 +18,7 @@ from ingestion.writers.redshift.ddl import (
 )
 from ingestion.writers.redshift.execute import execute_plan
 from ingestion.writers.redshift.manifest import new_batch_id
-from ingestion.writers.redshift.normalize import normalize
+from ingestion.writers.redshift.normalize import NormalizedFile, normalize
 from ingestion.writers.redshift.plan import FilePlan, plan_file
 from ingestion.writers.redshift.probe import probe_shape, route
 from ingestion.writers.redshift.sql import ledger_table, run, stmt, validate_iam_role, validate_s3_uri
@@ -97,8 +97,8 @@ class RedshiftWriter:
         """Record ``obj`` refused with ``reason``, unread: the plan's refuse phase, nothing copied."""
         file_plan = plan_file(
             contract, obj, landing_uri=self.landing_uri, iam_role=self.iam_role, batch_id=self.batch_id,
+            normalized=NormalizedFile(obj, refused=printable(reason)),
         )
-        file_plan.refused = printable(reason)
         return execute_plan(self._cursor(), file_plan, retry_refused=True)
 
     def _verify(self, obj: LandingObject) -> str | None:
