@@ -76,6 +76,16 @@ def _first_line(err: Exception) -> str:
     return printable(text.splitlines()[0]) if text else type(err).__name__
 
 
+def _print_skipped(skipped: list[FileResult]) -> bool:
+    """One stderr line per landing entry that is not a regular file (not loaded, not in the ledger)."""
+    if not skipped:
+        return False
+    print("\nskipped landing entries (not regular files: never opened, not in the ledger):", file=sys.stderr)
+    for r in skipped:
+        print(f"  {r.file_key}: {r.error}", file=sys.stderr)
+    return True
+
+
 def run_ingest(args, settings: Settings) -> int:
     contracts = load_contracts(names=args.contracts)
     landing = open_landing(args.landing or settings.landing, endpoint_url=settings.endpoint_url)
@@ -99,16 +109,18 @@ def run_ingest(args, settings: Settings) -> int:
         print(f"{len(pending)} pending file(s) in {landing.uri}")
         for item in pending:
             print(f"  {item.state:<8} {item.contract.name:<32} {item.obj.key} ({item.obj.size:,} bytes)")
+        _print_skipped(report.skipped)
         return 0
     if not report.results:
         print(f"nothing to load: every file in {landing.uri} is already in the ledger")
-        return 0
+        return 2 if _print_skipped(report.skipped) else 0
     print(format_table(report.results))
     totals = report.totals()
     print(
         f"\n{totals['loaded_files']} loaded, {totals['refused_files']} refused; rows read {totals['rows_read']:,}, "
         f"loaded {totals['rows_loaded']:,}, rejected {totals['rows_rejected']:,} in {time.perf_counter() - started:.1f} s"
     )
+    skipped = _print_skipped(report.skipped)
     if report.refused:
         print("\nrefused files (nothing from them was loaded):", file=sys.stderr)
         for r in report.refused:
@@ -118,6 +130,8 @@ def run_ingest(args, settings: Settings) -> int:
             "(a changed contract retries refused files); details: ingestion_meta.load_ledger / rejected_rows",
             file=sys.stderr,
         )
+        return 2
+    if skipped:
         return 2
     if totals["rows_rejected"]:
         print("rejected rows are in ingestion_meta.rejected_rows (file, line, column, reason, raw text)")
