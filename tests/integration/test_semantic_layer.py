@@ -46,6 +46,10 @@ def built(tmp_path_factory):
                       "--indirect-selection", "cautious", "--exclude", "test_type:unit"]):
             proc = subprocess.run([dbt_executable(), *args], cwd=project_dir(), env=env, capture_output=True, text=True)
             assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+        # mf reads <project>/target/semantic_manifest.json whatever DBT_TARGET_PATH says (dbt-metricflow
+        # 0.15 hard-codes the path): put this build's artifact there, as `dbt parse` would on a checkout.
+        (project_dir() / "target").mkdir(exist_ok=True)
+        shutil.copy2(target / "semantic_manifest.json", project_dir() / "target" / "semantic_manifest.json")
         yield settings, env, target
 
 
