@@ -8,10 +8,18 @@
 - **Pipelined.** A worker thread sends the chunks (libpq releases the GIL) while the main thread
   reads and prepares the next one, through a queue of a few chunks (bounded memory: psycopg's own
   queued writer holds up to 1,024).
+- **A deep send buffer.** The worker needs the GIL to refill the socket, and the main thread holds
+  it for a few milliseconds per chunk it prepares (numbering, checks): with the default ~200 KiB
+  kernel buffer the server drained the socket and waited (measured: 0.83x psql's ``\copy``
+  without, 0.93x with). The COPY connection asks for a 4 MiB send buffer (the kernel caps it at
+  ``net.core.wmem_max``; no privilege needed, nothing changes where it is refused).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 from queue import Queue
 
 from psycopg import errors
@@ -21,6 +29,24 @@ from psycopg.pq import ExecStatus
 from psycopg.waiting import Ready, Wait
 
 QUEUE_CHUNKS = 4  # chunks (≤ 1 MiB each) waiting for the worker
+SEND_BUFFER = 4 << 20  # bytes of COPY data the kernel may hold for the server
+
+
+def widen_send_buffer(fd: int, size: int = SEND_BUFFER) -> None:
+    """Ask for a ``size`` send buffer on the connection's socket (best effort, idempotent). Works on
+    a duplicate of libpq's descriptor, so closing it leaves the connection's own open."""
+    try:
+        dup = os.dup(fd)
+    except OSError:
+        return
+    try:
+        sock = socket.socket(fileno=dup)
+    except OSError:
+        os.close(dup)
+        return
+    with sock, contextlib.suppress(OSError):
+        if sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) < size:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
 
 
 def _copy_to(pgconn, buffer, flush: bool):
@@ -61,6 +87,7 @@ class CopyWriter(QueuedLibpqWriter):
     def __init__(self, cursor):
         super().__init__(cursor)
         self._queue = Queue(maxsize=QUEUE_CHUNKS)
+        widen_send_buffer(self._pgconn.socket)
 
     def _put(self, data) -> None:
         self._unflushed += len(data)
