@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TERRAMINER_PROJECT_DIR := $(CURDIR)
 
-.PHONY: help install demo test test-slow lint ruff sqlfluff dbt-ci manifest ui mlflow-ui serve bench clean
+.PHONY: help install demo test test-slow lint ruff sqlfluff dbt-ci manifest ui mlflow-ui serve api bench clean
 
 help:
 	@echo "make demo       set up .venv, start the embedded stack, run the whole pipeline (~3 min first time)"
@@ -16,6 +16,7 @@ help:
 	@echo "make manifest   prepare the dbt manifest Dagster loads (the UI also does it when it is missing)"
 	@echo "make mlflow-ui  MLflow UI on the local store (http://127.0.0.1:5000)"
 	@echo "make serve      the champion AVM over HTTP (http://127.0.0.1:5001/invocations)"
+	@echo "make api        the data API: REST /v1, GraphQL /graphql, docs (http://127.0.0.1:8000/docs)"
 	@echo "make bench      benchmarks (results in bench/results/)"
 	@echo "make lint       ruff + sqlfluff"
 	@echo "make clean      stop the stack and delete .terraminer/, target/ and caches"
@@ -65,6 +66,10 @@ mlflow-ui: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/terraminer avm serve --port $${SERVE_PORT:-5001}
+
+api: $(STAMP)
+	$(BIN)/terraminer up
+	$(BIN)/terraminer api --port $${API_PORT:-8000}
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
