@@ -14,8 +14,10 @@ tables the admin creates *and* those each schema's writer creates (``CREATORS``:
 tables are readable by the transformer, dbt's marts by ml and bi, the scorer's ml tables by the
 transformer).
 
-Roles are created with LOGIN and no password: locally the embedded server trusts
-its unix socket; in production set passwords or IAM auth outside this repository.
+Roles are created with LOGIN. On the embedded stack ``terraminer up`` gives each its generated
+password (SCRAM verifier; clear text only in the owner-only ``TERRAMINER_HOME/secrets/pgpass``,
+see ``terraminer.credentials``); in production passwords or IAM auth are set outside this
+repository and reach the jobs from the environment or AWS Secrets Manager.
 """
 
 from __future__ import annotations
