@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     pg_user: str = Field(default="postgres", description="embedded PostgreSQL superuser")
     pg_port: int = Field(default=5432, description="embedded PostgreSQL port")
     pg_tcp: bool = Field(default=False, description="1: also listen on 127.0.0.1:pg_port (BI tools)")
+    job_role: str | None = Field(default=None, description="the warehouse role this process's connections use (default: admin); set per job by the pipeline")
+    credentials: Literal["env", "aws"] = Field(default="env", description="per-role warehouse credentials outside local/ci: env or aws (Secrets Manager)")
+    secret_prefix: str = Field(default="terraminer", description="Secrets Manager names are <prefix>/<env>/<loader|transformer|ml|bi|api|hmac>")
     pg_sslmode: str = Field(default="require", description="libpq sslmode for dev/staging PostgreSQL (require, verify-full, ...)")
     mlflow_tracking_uri: str | None = Field(default=None, description="MLflow server (default: store under home)")
     dbt_target: str | None = Field(default=None, description="dbt target (default: the env's own)")
@@ -230,14 +233,46 @@ class Settings(BaseSettings):
     def mlflow_artifact_root(self) -> str:
         return (self.mlflow_dir / "artifacts").as_uri()
 
+    def as_role(self, role: str | None) -> Settings:
+        """These settings with connections made as ``role`` (``terraminer_loader`` …): each job
+        of the pipeline runs as its own role (docs/ARCHITECTURE.md §9)."""
+        return self.model_copy(update={"job_role": role})
+
+    def secret_name(self, role: str) -> str:
+        """The Secrets Manager name of ``role``'s credentials (``terraminer_loader`` → ``…/loader``)."""
+        return f"{self.secret_prefix}/{self.env}/{role.removeprefix('terraminer_')}"
+
+    def role_credentials(self, role: str) -> tuple[str | None, str | None]:
+        """(user, password) of ``role`` outside the embedded envs: ``TERRAMINER_<ROLE>_USER`` /
+        ``_PASSWORD`` (role without ``terraminer_``, upper case), or, with ``credentials=aws``,
+        the JSON secret ``{"username": …, "password": …}`` named by :meth:`secret_name`."""
+        if self.credentials == "aws":
+            from core.secrets import get_secret_json
+
+            value = get_secret_json(self.secret_name(role), endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SECRETSMANAGER")
+                                    or os.environ.get("AWS_ENDPOINT_URL"))
+            return value.get("username") or role, value.get("password")
+        short = role.removeprefix("terraminer_").upper()
+        return os.environ.get(f"TERRAMINER_{short}_USER"), os.environ.get(f"TERRAMINER_{short}_PASSWORD")
+
     @property
     def warehouse(self) -> WarehouseConfig:
+        config = self._warehouse()
+        if self.job_role and not self.embedded:
+            user, password = self.role_credentials(self.job_role)
+            if user:
+                from dataclasses import replace
+
+                config = replace(config, user=user, password=password)
+        return config
+
+    def _warehouse(self) -> WarehouseConfig:
         if self.embedded:
             return WarehouseConfig(
                 kind="postgres",
                 host=str(self.pg_socket_dir),
                 port=self.pg_port,
-                user=self.pg_user,
+                user=self.job_role or self.pg_user,
                 dbname=self.database,
                 embedded=True,
                 passfile=str(self.pg_passfile),
@@ -280,9 +315,21 @@ class Settings(BaseSettings):
         }
         if self.embedded:
             env.update(self.warehouse.libpq_env())
+            env["DBT_PGUSER"] = "terraminer_transformer"  # dbt runs as its role (the password is in PGPASSFILE)
         elif self.env != "prod":
             env["PGSSLMODE"] = self.pg_sslmode
         return env
+
+    def dbt_secret_env(self) -> dict[str, str]:
+        """dbt's own credentials for a subprocess (never printed): the transformer's user and
+        password outside the embedded envs, when they are configured."""
+        if self.embedded:
+            return {}
+        user, password = self.role_credentials("terraminer_transformer")
+        if not user:
+            return self.warehouse.secret_env()
+        names = ("REDSHIFT_USER", "REDSHIFT_PASSWORD") if self.env == "prod" else ("DBT_PGUSER", "DBT_PGPASSWORD")
+        return {names[0]: user, **({names[1]: password} if password else {})}
 
 
 def required_env(name: str, what: str) -> str:

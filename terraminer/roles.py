@@ -34,7 +34,7 @@ LOADER, TRANSFORMER, ML, BI = "terraminer_loader", "terraminer_transformer", "te
 API = "terraminer_api"
 ROLES = (LOADER, TRANSFORMER, ML, BI, API)
 LOAD_SCHEMAS = ("raw", "ingestion_meta")
-DBT_SCHEMAS = ("reference", "staging", "intermediate", "snapshots", "marts", "features")
+DBT_SCHEMAS = ("reference", "staging", "intermediate", "snapshots", "marts", "features", "dbt_meta")
 ML_SCHEMA = "ml"
 API_SCHEMA = "api_meta"
 
@@ -201,6 +201,7 @@ def apply_postgres(conn: psycopg.Connection) -> list[str]:
             for grant in grants:
                 if grant.args[:1] == (API_SCHEMA,) and " on all " in grant.text:
                     conn.execute(grant.compose())  # again, now that the tables exist
+            done += _hand_over_tables(conn, owner)
             # provenance: the API reads the load ledger (file keys and versions; no row data)
             if conn.execute("select to_regclass('ingestion_meta.load_ledger')").fetchone()[0] is not None:
                 conn.execute(sql.SQL("grant usage on schema ingestion_meta to {}").format(sql.Identifier(API)))
@@ -212,6 +213,28 @@ def apply_postgres(conn: psycopg.Connection) -> list[str]:
             f"schemas and is a member of the terraminer_* roles); {owner!r} is not allowed: {first}"
         ) from None
     done.append(f"applied {len(grants)} grants")
+    return done
+
+
+def _hand_over_tables(conn: psycopg.Connection, admin: str) -> list[str]:
+    """Relations the admin created in a pipeline schema (a stack from before per-job roles, or a
+    table made by ``terraminer roles`` itself) now belong to the schema's writer role, as if that
+    role had created them: dbt can replace its relations, the scorer its table."""
+    done = []
+    rows = conn.execute(
+        """
+        select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm') and c.relowner = %s::regrole
+          and not c.relispartition
+        order by 1, 2
+        """,
+        ([schema for schema in CREATORS if schema != API_SCHEMA], admin),
+    ).fetchall()
+    kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
+    for schema, name, kind in rows:
+        conn.execute(sql.SQL("alter {} {} owner to {}").format(
+            sql.SQL(kinds[kind]), sql.Identifier(schema, name), sql.Identifier(CREATORS[schema])))
+        done.append(f"{schema}.{name} now owned by {CREATORS[schema]}")
     return done
 
 

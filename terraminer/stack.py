@@ -159,7 +159,6 @@ class LocalStack:
         self._ensure_database()
         # roles, schemas, grants and the ML tables dbt reads: README's everyday sequence needs no other step
         self._prepare_warehouse()
-        self._sync_passwords(passwords)
         if self.settings.redis_socket.parent == self.settings.runtime_dir:
             private_runtime_dir(self.settings)
         self._cache().up()
@@ -297,9 +296,12 @@ class LocalStack:
         from core.warehouse import connect
         from ml.warehouse import ensure_ml_tables
         from terraminer import roles
+        from terraminer.credentials import ensure_passwords
 
         with connect(self.settings) as conn:
             roles.apply_postgres(conn)
+        self._sync_passwords(ensure_passwords(self.settings))
+        with connect(self.settings.as_role(roles.ML)) as conn:  # the scorer's table belongs to its role
             ensure_ml_tables(conn)
 
     def _sync_passwords(self, passwords: dict[str, str]) -> None:
