@@ -296,6 +296,30 @@ class Settings(BaseSettings):
             sslmode=self.pg_sslmode,
         )
 
+    def pii_key(self) -> bytes:
+        """The personal-data HMAC key: ``TERRAMINER_PII_KEY``, else (``credentials=aws``) the secret
+        ``<prefix>/<env>/hmac``, else on the embedded stack a generated key in ``secrets/pii_key``
+        (0600). Never printed; never in the repository."""
+        value = os.environ.get("TERRAMINER_PII_KEY")
+        if value:
+            return value.encode()
+        if self.credentials == "aws":
+            from core.secrets import get_secret_string
+
+            return get_secret_string(self.secret_name("hmac"), endpoint_url=os.environ.get(
+                "AWS_ENDPOINT_URL_SECRETSMANAGER") or os.environ.get("AWS_ENDPOINT_URL")).encode()
+        if not self.embedded:
+            raise_missing("TERRAMINER_PII_KEY", "the personal-data hash key (or use TERRAMINER_CREDENTIALS=aws)")
+        path = self.secrets_dir / "pii_key"
+        if not path.exists():
+            import secrets as _secrets
+
+            self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(_secrets.token_hex(32))
+        return path.read_text().strip().encode()
+
     def exports(self) -> dict[str, str]:
         """What ``terraminer env`` prints and the demo exports: everything psql, dbt, MLflow and
         Dagster read to reach this stack."""

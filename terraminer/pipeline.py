@@ -49,6 +49,7 @@ def prepare_warehouse(settings: Settings) -> list[str]:
 
     with connect(settings.as_role(None)) as conn:
         applied = roles.apply_postgres(conn)
+        roles.install_pii_key(conn, settings.pii_key())
     with connect(settings.as_role(roles.ML)) as conn:  # the scorer's table belongs to its role
         ensure_ml_tables(conn)
     return applied

@@ -216,6 +216,38 @@ def apply_postgres(conn: psycopg.Connection) -> list[str]:
     return done
 
 
+KEYS_SCHEMA = "terraminer_keys"
+
+
+def install_pii_key(conn: psycopg.Connection, key: bytes) -> None:
+    """The personal-data HMAC key's pads (key XOR ipad / opad: the key itself is not stored) in
+    ``terraminer_keys.pii_key``, readable by the transformer only (macros/cross_db/personal_data.sql).
+    Values are bound, never formatted into SQL. Idempotent; a new key replaces the old one."""
+    import hashlib
+
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    ipad, opad = bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+    with conn.transaction():
+        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(KEYS_SCHEMA)))
+        conn.execute(sql.SQL("revoke all on schema {} from public").format(sql.Identifier(KEYS_SCHEMA)))
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(KEYS_SCHEMA),
+                                                                        sql.Identifier(TRANSFORMER)))
+        conn.execute(sql.SQL(
+            "create table if not exists {}.pii_key (singleton boolean primary key default true check (singleton), "
+            "ipad bytea not null, opad bytea not null, ipad_hex varchar(128) not null, opad_hex varchar(128) not null)"
+        ).format(sql.Identifier(KEYS_SCHEMA)))
+        conn.execute(sql.SQL("revoke all on {}.pii_key from public").format(sql.Identifier(KEYS_SCHEMA)))
+        conn.execute(sql.SQL("grant select on {}.pii_key to {}").format(sql.Identifier(KEYS_SCHEMA),
+                                                                        sql.Identifier(TRANSFORMER)))
+        conn.execute(sql.SQL(
+            "insert into {}.pii_key (ipad, opad, ipad_hex, opad_hex) values (%s, %s, %s, %s) on conflict (singleton) "
+            "do update set ipad = excluded.ipad, opad = excluded.opad, ipad_hex = excluded.ipad_hex, "
+            "opad_hex = excluded.opad_hex"
+        ).format(sql.Identifier(KEYS_SCHEMA)), (ipad, opad, ipad.hex(), opad.hex()))
+
+
 def _hand_over_tables(conn: psycopg.Connection, admin: str) -> list[str]:
     """Relations the admin created in a pipeline schema (a stack from before per-job roles, or a
     table made by ``terraminer roles`` itself) now belong to the schema's writer role, as if that

@@ -300,6 +300,7 @@ class LocalStack:
 
         with connect(self.settings) as conn:
             roles.apply_postgres(conn)
+            roles.install_pii_key(conn, self.settings.pii_key())
         self._sync_passwords(ensure_passwords(self.settings))
         with connect(self.settings.as_role(roles.ML)) as conn:  # the scorer's table belongs to its role
             ensure_ml_tables(conn)

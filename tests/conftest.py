@@ -94,6 +94,7 @@ def _create_database(settings: Settings) -> Database:
 
     with database.connect() as conn:
         roles.apply_postgres(conn)
+        roles.install_pii_key(conn, settings.pii_key())
     return database
 
 
