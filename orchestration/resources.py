@@ -70,8 +70,11 @@ class NotifierResource(dg.ConfigurableResource):
     """Where alerts and failures go: a local JSONL outbox by default, a webhook or SNS by settings."""
 
     def send(self, kind: str, payload: dict) -> str:
+        from core.redact import redact_payload
+
         settings = get_settings()
-        message = {"kind": kind, "sent_at": datetime.now(UTC).isoformat(), **payload}
+        # nothing personal leaves the warehouse: quoted source values next to a personal column go
+        message = {"kind": kind, "sent_at": datetime.now(UTC).isoformat(), **redact_payload(payload)}
         channel = settings.notify_channel
         if channel == "webhook":
             if not settings.notify_target:
