@@ -231,6 +231,33 @@ def test_the_whole_graph_materializes(first_run, pipeline_env, defs):
     assert _scalar(pipeline_env, "select count(*) from marts.mart_property_valuations") == properties
 
 
+def test_no_generated_secret_is_printed_logged_or_sent(first_run, pipeline_env, instance):
+    """The stack's generated passwords and its personal-data key appear nowhere the run wrote:
+    terminal, full log (dbt's and Dagster's), event metadata, the notification outbox (issue 15,
+    item 6)."""
+    from terraminer.credentials import read_passwords
+
+    _request, _cursor, result, terminal, log_path = first_run
+    secrets = [*read_passwords(pipeline_env.pg_passfile).values(), pipeline_env.pii_key().decode()]
+    assert len(secrets) >= 6
+    texts = {"terminal": terminal, "log": log_path.read_text(),
+             "events": "\n".join(str(e) for e in result.all_events),
+             "env": cli_env_text(pipeline_env)}
+    outbox = pipeline_env.outbox_path
+    if outbox.exists():
+        texts["outbox"] = outbox.read_text()
+    for name, text in texts.items():
+        for secret in secrets:
+            assert secret not in text, f"a generated secret appears in the {name}"
+
+
+def cli_env_text(settings) -> str:
+    proc = subprocess.run([sys.executable, "-m", "terraminer.cli", "env"], env=dict(os.environ), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "PGPASSFILE" in proc.stdout and "PGPASSWORD" not in proc.stdout
+    return proc.stdout + proc.stderr
+
+
 def test_each_job_ran_as_its_role(first_run, pipeline_env):
     """After the whole graph (as after `make demo`): raw owned by the loader, every dbt relation by
     the transformer, the valuations by ml; bi reads marts only, the loader no marts, the
