@@ -57,6 +57,9 @@ def run_dbt(args: Sequence[str], settings: Settings | None, *, target: str | Non
     if target:
         command += ["--target", target]
     full_env = dbt_env(settings, target)
+    if settings is not None:  # an external warehouse's password: the subprocess's environment only
+        full_env.update(settings.warehouse.secret_env())
+        full_env.update(settings.dbt_secret_env())
     full_env.update(env or {})
     if echo:
         echo(f"+ dbt {' '.join(command[1:])}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -35,15 +35,22 @@ def project_dir() -> Path:
 
 @dataclass(frozen=True)
 class WarehouseConfig:
-    """How to reach the warehouse. ``kind`` is ``postgres`` or ``redshift``."""
+    """How to reach the warehouse. ``kind`` is ``postgres`` or ``redshift``.
+
+    The password never appears in the repr, in :meth:`libpq_env` or in anything printed: the
+    embedded stack hands it to libpq through ``passfile`` (``PGPASSFILE``); an external warehouse's
+    password is passed to connections (:meth:`conninfo`) and to dbt subprocesses (:meth:`secret_env`)
+    only."""
 
     kind: str
     host: str
     port: int
     user: str
     dbname: str
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     embedded: bool = False
+    passfile: str | None = None
+    sslmode: str | None = None
 
     def conninfo(self, **overrides: object) -> dict[str, object]:
         """Keyword arguments for ``psycopg.connect``."""
@@ -55,20 +62,34 @@ class WarehouseConfig:
         }
         if self.password:
             info["password"] = self.password
+        if self.passfile:
+            info["passfile"] = self.passfile
+        if self.sslmode:
+            info["sslmode"] = self.sslmode
         info.update(overrides)
         return info
 
     def libpq_env(self) -> dict[str, str]:
-        """The standard libpq variables (``psql`` and ``psycopg.connect()`` with no arguments)."""
+        """The standard libpq variables (``psql`` and ``psycopg.connect()`` with no arguments).
+        Never a password: ``PGPASSFILE`` names the owner-only password file instead."""
         env = {
             "PGHOST": self.host,
             "PGPORT": str(self.port),
             "PGUSER": self.user,
             "PGDATABASE": self.dbname,
         }
-        if self.password:
-            env["PGPASSWORD"] = self.password
+        if self.passfile:
+            env["PGPASSFILE"] = self.passfile
+        if self.sslmode:
+            env["PGSSLMODE"] = self.sslmode
         return env
+
+    def secret_env(self) -> dict[str, str]:
+        """The password variable ``profiles.yml`` reads, for a dbt subprocess's environment only
+        (never printed; empty for the embedded stack, whose password is in ``PGPASSFILE``)."""
+        if not self.password:
+            return {}
+        return {"REDSHIFT_PASSWORD" if self.kind == "redshift" else "PGPASSWORD": self.password}
 
 
 class Settings(BaseSettings):
@@ -84,6 +105,10 @@ class Settings(BaseSettings):
     pg_user: str = Field(default="postgres", description="embedded PostgreSQL superuser")
     pg_port: int = Field(default=5432, description="embedded PostgreSQL port")
     pg_tcp: bool = Field(default=False, description="1: also listen on 127.0.0.1:pg_port (BI tools)")
+    job_role: str | None = Field(default=None, description="the warehouse role this process's connections use (default: admin); set per job by the pipeline")
+    credentials: Literal["env", "aws"] = Field(default="env", description="per-role warehouse credentials outside local/ci: env or aws (Secrets Manager)")
+    secret_prefix: str = Field(default="terraminer", description="Secrets Manager names are <prefix>/<env>/<loader|transformer|ml|bi|api|hmac>")
+    pg_sslmode: str = Field(default="require", description="libpq sslmode for dev/staging PostgreSQL (require, verify-full, ...)")
     mlflow_tracking_uri: str | None = Field(default=None, description="MLflow server (default: store under home)")
     dbt_target: str | None = Field(default=None, description="dbt target (default: the env's own)")
     redshift_iam_role: str | None = Field(default=None, description="IAM role ARN for Redshift COPY (prod)")
@@ -121,7 +146,24 @@ class Settings(BaseSettings):
         if len(str(candidate / f".s.PGSQL.{self.pg_port}")) <= _MAX_SOCKET_PATH:
             return candidate
         digest = hashlib.sha256(str(self.home_dir).encode()).hexdigest()[:12]
-        return Path("/tmp") / f"terraminer-{digest}"
+        return self.runtime_dir / f"pg-{digest}"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Short private folder for sockets when the home path is too long: ``/tmp/terraminer-<uid>``,
+        created mode 0700 (0711 as root, so the server's user can reach its own sub-folder) and
+        checked to be a real folder owned by this user before use (``terraminer.stack``)."""
+        return Path("/tmp") / f"terraminer-{os.geteuid()}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        """Owner-only (0700) folder of the stack's generated credentials."""
+        return self.home_dir / "secrets"
+
+    @property
+    def pg_passfile(self) -> Path:
+        """The embedded stack's libpq password file (0600): one line per role, generated by ``up``."""
+        return self.secrets_dir / "pgpass"
 
     @property
     def dagster_home(self) -> Path:
@@ -142,7 +184,7 @@ class Settings(BaseSettings):
         if len(str(candidate)) <= _MAX_SOCKET_PATH:
             return candidate
         digest = hashlib.sha256(str(self.home_dir).encode()).hexdigest()[:12]
-        return Path("/tmp") / f"terraminer-redis-{digest}.sock"
+        return self.runtime_dir / f"redis-{digest}.sock"
 
     @property
     def cache_url(self) -> str | None:
@@ -191,16 +233,49 @@ class Settings(BaseSettings):
     def mlflow_artifact_root(self) -> str:
         return (self.mlflow_dir / "artifacts").as_uri()
 
+    def as_role(self, role: str | None) -> Settings:
+        """These settings with connections made as ``role`` (``terraminer_loader`` …): each job
+        of the pipeline runs as its own role (docs/ARCHITECTURE.md §9)."""
+        return self.model_copy(update={"job_role": role})
+
+    def secret_name(self, role: str) -> str:
+        """The Secrets Manager name of ``role``'s credentials (``terraminer_loader`` → ``…/loader``)."""
+        return f"{self.secret_prefix}/{self.env}/{role.removeprefix('terraminer_')}"
+
+    def role_credentials(self, role: str) -> tuple[str | None, str | None]:
+        """(user, password) of ``role`` outside the embedded envs: ``TERRAMINER_<ROLE>_USER`` /
+        ``_PASSWORD`` (role without ``terraminer_``, upper case), or, with ``credentials=aws``,
+        the JSON secret ``{"username": …, "password": …}`` named by :meth:`secret_name`."""
+        if self.credentials == "aws":
+            from core.secrets import get_secret_json
+
+            value = get_secret_json(self.secret_name(role), endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SECRETSMANAGER")
+                                    or os.environ.get("AWS_ENDPOINT_URL"))
+            return value.get("username") or role, value.get("password")
+        short = role.removeprefix("terraminer_").upper()
+        return os.environ.get(f"TERRAMINER_{short}_USER"), os.environ.get(f"TERRAMINER_{short}_PASSWORD")
+
     @property
     def warehouse(self) -> WarehouseConfig:
+        config = self._warehouse()
+        if self.job_role and not self.embedded:
+            user, password = self.role_credentials(self.job_role)
+            if user:
+                from dataclasses import replace
+
+                config = replace(config, user=user, password=password)
+        return config
+
+    def _warehouse(self) -> WarehouseConfig:
         if self.embedded:
             return WarehouseConfig(
                 kind="postgres",
                 host=str(self.pg_socket_dir),
                 port=self.pg_port,
-                user=self.pg_user,
+                user=self.job_role or self.pg_user,
                 dbname=self.database,
                 embedded=True,
+                passfile=str(self.pg_passfile),
             )
         if self.env == "prod":
             return WarehouseConfig(
@@ -218,7 +293,32 @@ class Settings(BaseSettings):
             user=required_env("PGUSER", f"the {self.env} PostgreSQL user"),
             dbname=os.environ.get("PGDATABASE", self.database),
             password=os.environ.get("PGPASSWORD"),
+            sslmode=self.pg_sslmode,
         )
+
+    def pii_key(self) -> bytes:
+        """The personal-data HMAC key: ``TERRAMINER_PII_KEY``, else (``credentials=aws``) the secret
+        ``<prefix>/<env>/hmac``, else on the embedded stack a generated key in ``secrets/pii_key``
+        (0600). Never printed; never in the repository."""
+        value = os.environ.get("TERRAMINER_PII_KEY")
+        if value:
+            return value.encode()
+        if self.credentials == "aws":
+            from core.secrets import get_secret_string
+
+            return get_secret_string(self.secret_name("hmac"), endpoint_url=os.environ.get(
+                "AWS_ENDPOINT_URL_SECRETSMANAGER") or os.environ.get("AWS_ENDPOINT_URL")).encode()
+        if not self.embedded:
+            raise_missing("TERRAMINER_PII_KEY", "the personal-data hash key (or use TERRAMINER_CREDENTIALS=aws)")
+        path = self.secrets_dir / "pii_key"
+        if not path.exists():
+            import secrets as _secrets
+
+            self.secrets_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(_secrets.token_hex(32))
+        return path.read_text().strip().encode()
 
     def exports(self) -> dict[str, str]:
         """What ``terraminer env`` prints and the demo exports: everything psql, dbt, MLflow and
@@ -239,7 +339,21 @@ class Settings(BaseSettings):
         }
         if self.embedded:
             env.update(self.warehouse.libpq_env())
+            env["DBT_PGUSER"] = "terraminer_transformer"  # dbt runs as its role (the password is in PGPASSFILE)
+        elif self.env != "prod":
+            env["PGSSLMODE"] = self.pg_sslmode
         return env
+
+    def dbt_secret_env(self) -> dict[str, str]:
+        """dbt's own credentials for a subprocess (never printed): the transformer's user and
+        password outside the embedded envs, when they are configured."""
+        if self.embedded:
+            return {}
+        user, password = self.role_credentials("terraminer_transformer")
+        if not user:
+            return self.warehouse.secret_env()
+        names = ("REDSHIFT_USER", "REDSHIFT_PASSWORD") if self.env == "prod" else ("DBT_PGUSER", "DBT_PGPASSWORD")
+        return {names[0]: user, **({names[1]: password} if password else {})}
 
 
 def required_env(name: str, what: str) -> str:

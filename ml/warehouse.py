@@ -5,7 +5,6 @@ from __future__ import annotations
 import psycopg
 
 PROPERTY_VALUATIONS_DDL = """
-create schema if not exists ml;
 create table if not exists ml.property_valuations (
     property_id varchar(64) not null,
     valuation_date date not null,
@@ -24,4 +23,7 @@ def ensure_ml_tables(conn: psycopg.Connection) -> None:
     """Create ``ml.property_valuations`` if missing (idempotent), so dbt sources always resolve."""
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtextextended('terraminer:ml-ddl', 0))")
+        # the admin creates the schema (`terraminer roles`); terraminer_ml may not create schemas
+        if conn.execute("select to_regnamespace('ml')").fetchone()[0] is None:
+            conn.execute("create schema ml")
         conn.execute(PROPERTY_VALUATIONS_DDL)

@@ -12,12 +12,36 @@ import dagster as dg
 
 from core.settings import Settings, get_settings
 
+# Each asset group's job runs as its warehouse role (docs/ARCHITECTURE.md §9); dbt runs as the
+# transformer through DBT_PGUSER (core.settings.Settings.dbt_env), sensors read marts as bi.
+GROUP_ROLES = {"ingestion": "terraminer_loader", "ml": "terraminer_ml", "api": "terraminer_api"}
+OUTSIDE_ASSETS_ROLE = "terraminer_bi"
+
+
+def current_role() -> str:
+    """The role of the asset being materialized (by its group), else bi (sensors, schedules)."""
+    try:
+        context = dg.OpExecutionContext.get()
+    except Exception:  # noqa: BLE001 - no op is running (a sensor's tick)
+        context = None
+    if context is None:
+        return OUTSIDE_ASSETS_ROLE
+    try:
+        groups = {context.assets_def.group_names_by_key.get(key) for key in context.selected_asset_keys}
+    except Exception:  # noqa: BLE001 - an op without assets
+        groups = set()
+    roles = {GROUP_ROLES.get(group or "") for group in groups} - {None}
+    if len(roles) != 1:
+        raise dg.Failure(f"no single warehouse role for asset groups {sorted(g or '' for g in groups)}")
+    return roles.pop()
+
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The warehouse named by the settings (embedded Postgres locally, RDS / Redshift elsewhere)."""
+    """The warehouse named by the settings (embedded Postgres locally, RDS / Redshift elsewhere),
+    connected as the running asset's role (:func:`current_role`)."""
 
     def settings(self) -> Settings:
-        return get_settings()
+        return get_settings().as_role(current_role())
 
     @contextmanager
     def connect(self):
@@ -46,8 +70,11 @@ class NotifierResource(dg.ConfigurableResource):
     """Where alerts and failures go: a local JSONL outbox by default, a webhook or SNS by settings."""
 
     def send(self, kind: str, payload: dict) -> str:
+        from core.redact import redact_payload
+
         settings = get_settings()
-        message = {"kind": kind, "sent_at": datetime.now(UTC).isoformat(), **payload}
+        # nothing personal leaves the warehouse: quoted source values next to a personal column go
+        message = {"kind": kind, "sent_at": datetime.now(UTC).isoformat(), **redact_payload(payload)}
         channel = settings.notify_channel
         if channel == "webhook":
             if not settings.notify_target:

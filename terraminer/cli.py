@@ -85,8 +85,9 @@ def cmd_generate(args, settings: Settings) -> int:
 
 def cmd_ingest(args, settings: Settings) -> int:
     from ingestion.cli import run_ingest
+    from terraminer.roles import LOADER
 
-    return run_ingest(args, settings)
+    return run_ingest(args, settings.as_role(LOADER))
 
 
 def cmd_roles(args, settings: Settings) -> int:
@@ -100,6 +101,12 @@ def cmd_roles(args, settings: Settings) -> int:
     with connect(settings) as conn:
         for line in roles.apply_postgres(conn):
             print(line)
+    if settings.embedded:  # the new roles' generated passwords (never printed), the personal-data key
+        from terraminer.credentials import ensure_passwords, sync_passwords
+
+        with connect(settings, autocommit=True) as conn:
+            sync_passwords(conn, ensure_passwords(settings))
+            roles.install_pii_key(conn, settings.pii_key())
     return 0
 
 

@@ -2,6 +2,10 @@
 
     start_stack → prepare_warehouse (roles, ML tables) → ingest_landing → dbt → train → score
 
+Each step connects as its role (docs/ARCHITECTURE.md §9): prepare as the admin, ingestion as
+``terraminer_loader``, dbt as ``terraminer_transformer`` (``DBT_PGUSER``), training and scoring as
+``terraminer_ml``.
+
 or all of them after the first two as one Dagster job (:func:`run_dagster_job`). ``terraminer
 demo``, the CI tasks (``terraminer.ci``), the AVM evaluation (``terraminer avm evaluate``) and the
 benchmarks call these instead of writing the sequence again. None prints on its own: callers pass
@@ -43,8 +47,10 @@ def prepare_warehouse(settings: Settings) -> list[str]:
     from ml.warehouse import ensure_ml_tables
     from terraminer import roles
 
-    with connect(settings) as conn:
+    with connect(settings.as_role(None)) as conn:
         applied = roles.apply_postgres(conn)
+        roles.install_pii_key(conn, settings.pii_key())
+    with connect(settings.as_role(roles.ML)) as conn:  # the scorer's table belongs to its role
         ensure_ml_tables(conn)
     return applied
 
@@ -56,8 +62,9 @@ def ingest_landing(settings: Settings, landing, *, contracts: Sequence[str] | No
     from ingestion.contract import load_contracts
     from ingestion.runner import ingest
     from ingestion.writers import open_writer
+    from terraminer.roles import LOADER
 
-    writer = open_writer(settings, landing)
+    writer = open_writer(settings.as_role(LOADER), landing)
     try:
         _, report = ingest(writer, load_contracts(names=contracts), landing, **callbacks)
     finally:
@@ -78,7 +85,9 @@ def train(settings: Settings, dataset: str, *, test_start=None, register: bool =
     """Train on ``dataset``'s feature rows; log to MLflow; register and promote when it wins."""
     from ml.features import load_sales
     from ml.train import train as train_model
+    from terraminer.roles import ML
 
+    settings = settings.as_role(ML)
     with connect(settings) as conn:
         frame = load_sales(conn, dataset)
     return train_model(settings, frame, dataset=dataset, test_start=test_start, register=register,
@@ -88,7 +97,9 @@ def train(settings: Settings, dataset: str, *, test_start=None, register: bool =
 def score(settings: Settings, dataset: str, *, log: Log = _quiet) -> dict:
     """Value every property of ``dataset`` with the champion into ``ml.property_valuations``."""
     from ml.score import score as score_properties
+    from terraminer.roles import ML
 
+    settings = settings.as_role(ML)
     with connect(settings) as conn:
         result = score_properties(settings, conn, dataset=dataset, log=log)
         conn.commit()

@@ -14,8 +14,10 @@ tables the admin creates *and* those each schema's writer creates (``CREATORS``:
 tables are readable by the transformer, dbt's marts by ml and bi, the scorer's ml tables by the
 transformer).
 
-Roles are created with LOGIN and no password: locally the embedded server trusts
-its unix socket; in production set passwords or IAM auth outside this repository.
+Roles are created with LOGIN. On the embedded stack ``terraminer up`` gives each its generated
+password (SCRAM verifier; clear text only in the owner-only ``TERRAMINER_HOME/secrets/pgpass``,
+see ``terraminer.credentials``); in production passwords or IAM auth are set outside this
+repository and reach the jobs from the environment or AWS Secrets Manager.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ LOADER, TRANSFORMER, ML, BI = "terraminer_loader", "terraminer_transformer", "te
 API = "terraminer_api"
 ROLES = (LOADER, TRANSFORMER, ML, BI, API)
 LOAD_SCHEMAS = ("raw", "ingestion_meta")
-DBT_SCHEMAS = ("reference", "staging", "intermediate", "snapshots", "marts", "features")
+DBT_SCHEMAS = ("reference", "staging", "intermediate", "snapshots", "marts", "features", "dbt_meta")
 ML_SCHEMA = "ml"
 API_SCHEMA = "api_meta"
 
@@ -199,6 +201,7 @@ def apply_postgres(conn: psycopg.Connection) -> list[str]:
             for grant in grants:
                 if grant.args[:1] == (API_SCHEMA,) and " on all " in grant.text:
                     conn.execute(grant.compose())  # again, now that the tables exist
+            done += _hand_over_tables(conn, owner)
             # provenance: the API reads the load ledger (file keys and versions; no row data)
             if conn.execute("select to_regclass('ingestion_meta.load_ledger')").fetchone()[0] is not None:
                 conn.execute(sql.SQL("grant usage on schema ingestion_meta to {}").format(sql.Identifier(API)))
@@ -210,6 +213,60 @@ def apply_postgres(conn: psycopg.Connection) -> list[str]:
             f"schemas and is a member of the terraminer_* roles); {owner!r} is not allowed: {first}"
         ) from None
     done.append(f"applied {len(grants)} grants")
+    return done
+
+
+KEYS_SCHEMA = "terraminer_keys"
+
+
+def install_pii_key(conn: psycopg.Connection, key: bytes) -> None:
+    """The personal-data HMAC key's pads (key XOR ipad / opad: the key itself is not stored) in
+    ``terraminer_keys.pii_key``, readable by the transformer only (macros/cross_db/personal_data.sql).
+    Values are bound, never formatted into SQL. Idempotent; a new key replaces the old one."""
+    import hashlib
+
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    ipad, opad = bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+    with conn.transaction():
+        conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(KEYS_SCHEMA)))
+        conn.execute(sql.SQL("revoke all on schema {} from public").format(sql.Identifier(KEYS_SCHEMA)))
+        conn.execute(sql.SQL("grant usage on schema {} to {}").format(sql.Identifier(KEYS_SCHEMA),
+                                                                        sql.Identifier(TRANSFORMER)))
+        conn.execute(sql.SQL(
+            "create table if not exists {}.pii_key (singleton boolean primary key default true check (singleton), "
+            "ipad bytea not null, opad bytea not null, ipad_hex varchar(128) not null, opad_hex varchar(128) not null)"
+        ).format(sql.Identifier(KEYS_SCHEMA)))
+        conn.execute(sql.SQL("revoke all on {}.pii_key from public").format(sql.Identifier(KEYS_SCHEMA)))
+        conn.execute(sql.SQL("grant select on {}.pii_key to {}").format(sql.Identifier(KEYS_SCHEMA),
+                                                                        sql.Identifier(TRANSFORMER)))
+        conn.execute(sql.SQL(
+            "insert into {}.pii_key (ipad, opad, ipad_hex, opad_hex) values (%s, %s, %s, %s) on conflict (singleton) "
+            "do update set ipad = excluded.ipad, opad = excluded.opad, ipad_hex = excluded.ipad_hex, "
+            "opad_hex = excluded.opad_hex"
+        ).format(sql.Identifier(KEYS_SCHEMA)), (ipad, opad, ipad.hex(), opad.hex()))
+
+
+def _hand_over_tables(conn: psycopg.Connection, admin: str) -> list[str]:
+    """Relations the admin created in a pipeline schema (a stack from before per-job roles, or a
+    table made by ``terraminer roles`` itself) now belong to the schema's writer role, as if that
+    role had created them: dbt can replace its relations, the scorer its table."""
+    done = []
+    rows = conn.execute(
+        """
+        select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm') and c.relowner = %s::regrole
+          and not c.relispartition
+        order by 1, 2
+        """,
+        ([schema for schema in CREATORS if schema != API_SCHEMA], admin),
+    ).fetchall()
+    kinds = {"r": "table", "p": "table", "v": "view", "m": "materialized view"}
+    for schema, name, kind in rows:
+        conn.execute(sql.SQL("alter {} {} owner to {}").format(
+            sql.SQL(kinds[kind]), sql.Identifier(schema, name), sql.Identifier(CREATORS[schema])))
+        done.append(f"{schema}.{name} now owned by {CREATORS[schema]}")
     return done
 
 

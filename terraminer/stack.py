@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -30,7 +31,17 @@ _SERVER_CONF = {
     "log_min_messages": "warning",
     "log_line_prefix": "'%m [%p] '",
     "timezone": "'UTC'",
+    "password_encryption": "'scram-sha-256'",
 }
+
+# Client authentication (pg_hba.conf): a password (SCRAM) for every role on the socket and on TCP.
+HBA_MARKER = "# terraminer: scram-sha-256 for every connection"
+_HBA = f"""{HBA_MARKER} (written by terraminer up; passwords in TERRAMINER_HOME/secrets/pgpass)
+# TYPE  DATABASE  USER  ADDRESS       METHOD
+local   all       all                 scram-sha-256
+host    all       all   127.0.0.1/32  scram-sha-256
+host    all       all   ::1/128       scram-sha-256
+"""
 
 
 def pg_install_dir() -> Path:
@@ -127,12 +138,29 @@ class LocalStack:
         for sub in ("landing", "mlflow", "dagster", "outbox"):
             (self.settings.home_dir / sub).mkdir(exist_ok=True)
         self._write_dagster_yaml()
+        from terraminer.credentials import ensure_passwords
+
+        passwords = ensure_passwords(self.settings)
         if not self.status().running:
-            self._init_if_needed()
+            self._init_if_needed(passwords[self.settings.pg_user])
             self._clear_stale_pid()
             self._check_endpoints_free()
-            self._start()
+            upgrading = not self._hba_is_ours()
+            # a stack from before authentication: socket only until the passwords are in place
+            self._start(tcp=self.settings.pg_tcp and not upgrading)
+            if upgrading:
+                self._upgrade_auth(passwords)
+                if self.settings.pg_tcp:
+                    self._run_pg(["pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-m", "fast", "stop"])
+                    self._start()
+        elif not self._hba_is_ours():
+            self._upgrade_auth(passwords)  # a running trust stack: hba is reloaded without a restart
+        self._secure_socket_dir()
         self._ensure_database()
+        # roles, schemas, grants and the ML tables dbt reads: README's everyday sequence needs no other step
+        self._prepare_warehouse()
+        if self.settings.redis_socket.parent == self.settings.runtime_dir:
+            private_runtime_dir(self.settings)
         self._cache().up()
         return self.status()
 
@@ -154,17 +182,21 @@ class LocalStack:
         """Stop the server and delete the whole home (``make clean``)."""
         self.down()
         shutil.rmtree(self.settings.home_dir, ignore_errors=True)
-        if self.socket_dir != self.root:
+        if self.socket_dir != self.root and not self.socket_dir.is_symlink():
             shutil.rmtree(self.socket_dir, ignore_errors=True)
 
     # --------------------------------------------------------------- internals
     def _run_pg(self, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
         argv = [str(pg_bin(argv[0])), *argv[1:]]
-        return subprocess.run(argv, check=True, capture_output=True, text=True, user=self._system_user, **kwargs)
+        if self._system_user is not None:  # the server's own user and group, no supplementary root group
+            uid, gid = self._server_ids()
+            kwargs.update(user=uid, group=gid, extra_groups=[])
+        return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)
 
-    def _prepare_permissions(self) -> None:
+    def _server_ids(self) -> tuple[int, int]:
+        """uid, gid the server runs as (this user, or ``embedded_postgres`` when run as root)."""
         if self._system_user is None:
-            return
+            return os.geteuid(), os.getegid()
         import pwd
 
         try:
@@ -172,16 +204,29 @@ class LocalStack:
         except KeyError:
             subprocess.run(["useradd", "-s", "/bin/false", self._system_user], check=True, capture_output=True)
             entry = pwd.getpwnam(self._system_user)
-        # Run as root, the server runs as an unprivileged user: it must be able to traverse to its folders.
-        for path in (self.root, pg_install_dir() / "bin"):
-            _allow_traverse(path)
-        for path in (self.root, self.socket_dir):
-            path.mkdir(parents=True, exist_ok=True)
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+        return entry.pw_uid, entry.pw_gid
 
-    def _init_if_needed(self) -> None:
+    def _prepare_permissions(self) -> None:
+        """``pg/`` (data, log, socket) private to the server's user, mode 0700. Run as root, the
+        server runs as an unprivileged user: the folders above ``pg/`` get o+x (traverse, not
+        list) and nothing more; the binaries' folders o+rx."""
+        uid, gid = self._server_ids()
+        if self._system_user is not None:
+            _allow_traverse(self.root.parent)
+            _allow_traverse(pg_install_dir() / "bin", read=True)
+        _private_dir(self.root, 0o700, uid, gid)
+        self._secure_socket_dir()
+
+    def _secure_socket_dir(self) -> None:
+        """The socket folder: mode 0700, owned by the server's user, never reached through a symlink
+        (``/tmp/terraminer-<uid>/pg-<hash>`` when the home path is too long for a socket)."""
+        uid, gid = self._server_ids()
+        if self.socket_dir != self.root:
+            private_runtime_dir(self.settings)
+        _private_dir(self.socket_dir, 0o700, uid, gid)
+
+    def _init_if_needed(self, admin_password: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(parents=True, exist_ok=True)
         self._prepare_permissions()
         if (self.data / "PG_VERSION").exists():
             return
@@ -189,17 +234,84 @@ class LocalStack:
             raise TerraMinerError(
                 f"{self.data} exists but is not a PostgreSQL data directory: move it away or run `make clean`"
             )
+        uid, gid = self._server_ids()
+        pwfile = self.root / ".initdb-pw"
+        pwfile.unlink(missing_ok=True)
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(admin_password + "\n")
+        os.chown(pwfile, uid, gid)
         try:
             self._run_pg([
-                "initdb", "-D", str(self.data), "-U", self.settings.pg_user, "--auth=trust",
-                "--encoding=UTF8", "--locale=C", "--no-sync",
+                "initdb", "-D", str(self.data), "-U", self.settings.pg_user, "--auth=scram-sha-256",
+                f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C", "--no-sync",
             ])
         except subprocess.CalledProcessError as err:
             raise TerraMinerError(f"initdb failed in {self.data}: {_last_line(err.stderr)}") from None
+        finally:
+            pwfile.unlink(missing_ok=True)
         with open(self.data / "postgresql.auto.conf", "a") as conf:
             conf.write("# written by terraminer up\n")
             for key, value in _SERVER_CONF.items():
                 conf.write(f"{key} = {value}\n")
+        self._write_hba()
+
+    # ------------------------------------------------------------ authentication
+    def _hba_is_ours(self) -> bool:
+        try:
+            return (self.data / "pg_hba.conf").read_text().startswith(HBA_MARKER)
+        except FileNotFoundError:
+            return False
+
+    def _write_hba(self) -> None:
+        path = self.data / "pg_hba.conf"
+        tmp = self.data / "pg_hba.conf.tmp"
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(_HBA)
+        uid, gid = self._server_ids()
+        os.chown(tmp, uid, gid)
+        os.replace(tmp, path)
+
+    def _upgrade_auth(self, passwords: dict[str, str]) -> None:
+        """In-place upgrade of a stack initialised with ``--auth=trust``: every role gets its
+        generated password (as a SCRAM verifier) over the private socket, then pg_hba.conf asks
+        for it on every connection (reloaded, no restart)."""
+        import psycopg
+
+        from terraminer.credentials import sync_passwords
+
+        info = self.settings.warehouse.conninfo(dbname="postgres")
+        with psycopg.connect(**info, autocommit=True) as conn:
+            conn.execute("set password_encryption = 'scram-sha-256'")
+            sync_passwords(conn, passwords)
+            self._write_hba()
+            conn.execute("select pg_reload_conf()")
+        time.sleep(0.2)
+
+    def _prepare_warehouse(self) -> None:
+        """As the admin (what ``terraminer.pipeline.prepare_warehouse`` does): roles, schemas,
+        grants and the ML tables."""
+        from core.warehouse import connect
+        from ml.warehouse import ensure_ml_tables
+        from terraminer import roles
+        from terraminer.credentials import ensure_passwords
+
+        with connect(self.settings) as conn:
+            roles.apply_postgres(conn)
+            roles.install_pii_key(conn, self.settings.pii_key())
+        self._sync_passwords(ensure_passwords(self.settings))
+        with connect(self.settings.as_role(roles.ML)) as conn:  # the scorer's table belongs to its role
+            ensure_ml_tables(conn)
+
+    def _sync_passwords(self, passwords: dict[str, str]) -> None:
+        import psycopg
+
+        from terraminer.credentials import sync_passwords
+
+        with psycopg.connect(**self.settings.warehouse.conninfo(dbname="postgres"), autocommit=True) as conn:
+            sync_passwords(conn, passwords)
 
     def _clear_stale_pid(self) -> None:
         pid = self._postmaster_pid()
@@ -224,8 +336,9 @@ class LocalStack:
                         "(or TERRAMINER_PG_TCP=false for the unix socket only)"
                     ) from None
 
-    def _start(self) -> None:
-        listen = "127.0.0.1" if self.settings.pg_tcp else ""
+    def _start(self, tcp: bool | None = None) -> None:
+        tcp = self.settings.pg_tcp if tcp is None else tcp
+        listen = "127.0.0.1" if tcp else ""
         options = f"-c listen_addresses='{listen}' -k {self.socket_dir} -p {self.port}"
         self.log.touch(exist_ok=True)
         if self._system_user is not None:
@@ -287,13 +400,59 @@ def _last_line(text: str | None) -> str:
     return lines[-1].strip() if lines else "no output"
 
 
-def _allow_traverse(path: Path) -> None:
-    """chmod o+x (and o+r for binaries' folders) on every parent so another user can reach ``path``."""
+def _allow_traverse(path: Path, read: bool = False) -> None:
+    """chmod o+x on ``path`` and every parent so another user can reach what is below (traverse,
+    not list); ``read`` adds g+rx/o+rx (the binaries' folders only)."""
     path.mkdir(parents=True, exist_ok=True)
+    bits = 0o055 if read else 0o001
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
-        if mode & 0o055 != 0o055:
-            parent.chmod(mode | 0o055)
+        if mode & bits != bits:
+            parent.chmod(mode | bits)
+
+
+def _private_dir(path: Path, mode: int, uid: int, gid: int) -> None:
+    """Create ``path`` if missing; make it a folder of ``uid`` with ``mode`` without following a
+    symlink (opened with O_NOFOLLOW, changed through the descriptor)."""
+    try:
+        path.mkdir(mode=mode)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        raise TerraMinerError(f"{path} is not a folder (a symlink?): remove it and run `terraminer up` again") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid not in (uid, os.geteuid()):
+            raise TerraMinerError(f"{path} belongs to another user (uid {st.st_uid}): remove it or choose another "
+                                  "TERRAMINER_HOME")
+        if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (uid, gid):
+            os.fchown(fd, uid, gid)
+        if stat.S_IMODE(st.st_mode) != mode:
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def private_runtime_dir(settings: Settings) -> Path:
+    """``/tmp/terraminer-<uid>``: created by this user, mode 0700 (0711 as root, whose server runs
+    as another user and must reach its own 0700 sub-folder), refused when it is a symlink or
+    belongs to someone else (a predictable name in /tmp could be planted)."""
+    path = settings.runtime_dir
+    mode = 0o711 if os.geteuid() == 0 else 0o700
+    try:
+        path.mkdir(mode=mode)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise TerraMinerError(
+            f"{path} is not a folder of yours (a symlink or another user's): remove it, or use a shorter "
+            "TERRAMINER_HOME so the sockets stay inside it"
+        )
+    _private_dir(path, mode, os.geteuid(), os.getegid())
+    return path
 
 
 @contextlib.contextmanager

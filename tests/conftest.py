@@ -88,7 +88,14 @@ def _create_database(settings: Settings) -> Database:
     name = f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(**settings.warehouse.conninfo(dbname="postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    return Database(settings, name)
+    database = Database(settings, name)
+    # as `terraminer up` does for its database: the roles' schemas and grants (dbt runs as the transformer)
+    from terraminer import roles
+
+    with database.connect() as conn:
+        roles.apply_postgres(conn)
+        roles.install_pii_key(conn, settings.pii_key())
+    return database
 
 
 def _drop_database(db: Database) -> None:

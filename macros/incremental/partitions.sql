@@ -14,7 +14,7 @@
     {%- endif -%}
     {%- set query -%}
         select 1 from {{ ledger }}
-        where contract = '{{ contract }}' and finished_at > {{ dbt.dateadd('second', -1, previous) }}
+        where contract = {{ string_literal(contract) }} and finished_at > {{ dbt.dateadd('second', -1, previous) }}
     {%- endset -%}
     {{ return(run_query(query).rows | length > 0) }}
 {%- endmacro %}

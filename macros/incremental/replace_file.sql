@@ -3,9 +3,10 @@
     re-loaded (batch rows loaded after the target's watermark carry the complete new version of
     their file). So a line that a corrected re-delivery no longer contains does not linger, the
     semantics of the loader's replace_file mode. Rows re-read only by the lookback window do not
-    trigger it (their file was not re-loaded). The file keys are read from the (small) batch
-    first and inlined, so the delete is an index lookup; it runs before the insert, while the
-    target's max loaded_at is still the previous watermark. -#}
+    trigger it (their file was not re-loaded). The file keys are joined from the (small) batch
+    table, never inlined into the SQL text (a key may hold any character: quotes, backslashes,
+    semicolons); the delete runs before the insert, while the target's max loaded_at is still the
+    previous watermark. -#}
 {% macro get_incremental_replace_file_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set batch = arg_dict['temp_relation'] -%}
@@ -16,15 +17,11 @@
             reloaded.file_key is not null
             and reloaded.loaded_at > (select {{ incremental_watermark() }} from {{ target }})
     {%- endset -%}
-    {%- set reloaded_files = run_query(reloaded_files_sql).columns[0].values() if execute else [] -%}
-    {%- if reloaded_files | length > 0 -%}
 delete from {{ target }}
 where file_key in (
-    {%- for file_key in reloaded_files %}
-    '{{ file_key | replace("'", "''") }}'{{ ',' if not loop.last }}
-    {%- endfor %}
+    {{ reloaded_files_sql | indent(4) }}
 );
-    {% endif -%}
+
 {{ get_delete_insert_merge_sql(
     target, batch, arg_dict['unique_key'], arg_dict['dest_columns'], arg_dict['incremental_predicates']
 ) }}

@@ -35,7 +35,7 @@
     {%- if value is number -%}
         {{ return(value | string) }}
     {%- endif -%}
-    {{ return("'" ~ (value | string | replace("'", "''")) ~ "'") }}
+    {{ return(string_literal(value)) }}
 {%- endmacro %}
 
 {#- `expression in (values...)`: `1 = 0` for no values; `expression in (fallback_query)` when the
@@ -115,7 +115,7 @@
     {%- set query -%}
         select cast(max(ran_at) as varchar(64))
         from {{ test_scope_table('model_runs') }}
-        where model_id = '{{ model.unique_id }}'
+        where model_id = {{ string_literal(model.unique_id) }}
     {%- endset -%}
     {%- set value = run_query(query).columns[0].values()[0] -%}
     {{ return(none if value is none else "cast('" ~ value ~ "' as timestamp with time zone)") }}
@@ -178,9 +178,9 @@
         or config.get('materialized') not in ['incremental', 'snapshot'] -%}
         {{ return('') }}
     {%- endif -%}
-    delete from {{ test_scope_table('model_runs') }} where model_id = '{{ model.unique_id }}';
+    delete from {{ test_scope_table('model_runs') }} where model_id = {{ string_literal(model.unique_id) }};
     insert into {{ test_scope_table('model_runs') }} (model_id, invocation_id, ran_at)
-    values ('{{ model.unique_id }}', '{{ invocation_id }}', {{ updated_at_now() }})
+    values ({{ string_literal(model.unique_id) }}, {{ string_literal(invocation_id) }}, {{ updated_at_now() }})
 {%- endmacro %}
 
 {#- For small models rebuilt whole, but only when an input changed (materialized incremental with

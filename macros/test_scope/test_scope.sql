@@ -47,7 +47,10 @@
     {%- if var('offline_compile', false) -%}
         {{ return('select 1') }}
     {%- endif -%}
+    {#- the admin creates dbt_meta (`terraminer roles`); dbt (the transformer) creates it only where it may -#}
+    {%- if not adapter.check_schema_exists(target.database, test_scope_schema()) %}
     create schema if not exists {{ adapter.quote(test_scope_schema()) }};
+    {%- endif %}
     create table if not exists {{ test_scope_table('build_runs') }} (
         invocation_id varchar(64) not null,
         started_at timestamp with time zone not null
@@ -63,7 +66,7 @@
         ran_at timestamp with time zone not null
     );
     insert into {{ test_scope_table('build_runs') }} (invocation_id, started_at)
-    values ('{{ invocation_id }}', current_timestamp)
+    values ({{ string_literal(invocation_id) }}, current_timestamp)
 {%- endmacro %}
 
 {#- on-run-end: remember which tests passed in this build (and forget builds nobody needs). -#}
@@ -85,17 +88,17 @@
     delete from {{ test_scope_table('test_passes') }}
     where test_id in (
         {%- for test_id in passed %}
-        '{{ test_id }}'{{ ',' if not loop.last }}
+        {{ string_literal(test_id) }}{{ ',' if not loop.last }}
         {%- endfor %}
     );
     insert into {{ test_scope_table('test_passes') }} (test_id, invocation_id, signature)
     values
     {%- for test_id in passed %}
-        ('{{ test_id }}', '{{ invocation_id }}', '{{ signatures[test_id] }}'){{ ',' if not loop.last }}
+        ({{ string_literal(test_id) }}, {{ string_literal(invocation_id) }}, {{ string_literal(signatures[test_id]) }}){{ ',' if not loop.last }}
     {%- endfor %};
     delete from {{ test_scope_table('build_runs') }}
     where
-        invocation_id != '{{ invocation_id }}'
+        invocation_id != {{ string_literal(invocation_id) }}
         and invocation_id not in (select invocation_id from {{ test_scope_table('test_passes') }})
         and invocation_id not in (select invocation_id from {{ test_scope_table('model_runs') }})
 {%- endmacro %}

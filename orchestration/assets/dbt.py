@@ -64,6 +64,13 @@ def _build_args(config: DbtBuildConfig) -> list[str]:
             raise dg.Failure(f"dbt_vars is not valid YAML ({error}): pass a mapping like '{{name: value}}'") from error
         if not isinstance(parsed, dict):
             raise dg.Failure(f"dbt_vars must be a mapping like '{{name: value}}', got {config.dbt_vars!r}")
+        from core.dbt_vars import validate_dbt_vars
+        from core.errors import TerraMinerError
+
+        try:
+            parsed = validate_dbt_vars(parsed)  # types and ranges, before dbt sees them (issue 15)
+        except TerraMinerError as error:
+            raise dg.Failure(str(error)) from None
         args += ["--vars", json.dumps(parsed)]
     return args
 

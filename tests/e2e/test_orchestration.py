@@ -55,13 +55,9 @@ def pipeline_env():
         patch.setenv("TERRAMINER_HOME", str(home))
         patch.setenv("DBT_PROFILES_DIR", str(project_dir()))
         patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        from core.warehouse import connect
-        from ml.warehouse import ensure_ml_tables
-        from terraminer import roles
+        from terraminer.pipeline import prepare_warehouse
 
-        with connect(settings) as conn:
-            roles.apply_postgres(conn)
-            ensure_ml_tables(conn)
+        prepare_warehouse(settings)  # again (up did it): idempotent
         yield settings
     finally:
         patch.undo()
@@ -233,6 +229,69 @@ def test_the_whole_graph_materializes(first_run, pipeline_env, defs):
     assert properties > 0
     assert _scalar(pipeline_env, "select count(*) from ml.property_valuations") == properties
     assert _scalar(pipeline_env, "select count(*) from marts.mart_property_valuations") == properties
+
+
+def test_no_generated_secret_is_printed_logged_or_sent(first_run, pipeline_env, instance):
+    """The stack's generated passwords and its personal-data key appear nowhere the run wrote:
+    terminal, full log (dbt's and Dagster's), event metadata, the notification outbox (issue 15,
+    item 6)."""
+    from terraminer.credentials import read_passwords
+
+    _request, _cursor, result, terminal, log_path = first_run
+    secrets = [*read_passwords(pipeline_env.pg_passfile).values(), pipeline_env.pii_key().decode()]
+    assert len(secrets) >= 6
+    texts = {"terminal": terminal, "log": log_path.read_text(),
+             "events": "\n".join(str(e) for e in result.all_events),
+             "env": cli_env_text(pipeline_env)}
+    outbox = pipeline_env.outbox_path
+    if outbox.exists():
+        texts["outbox"] = outbox.read_text()
+    for name, text in texts.items():
+        for secret in secrets:
+            assert secret not in text, f"a generated secret appears in the {name}"
+
+
+def cli_env_text(settings) -> str:
+    proc = subprocess.run([sys.executable, "-m", "terraminer.cli", "env"], env=dict(os.environ), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and "PGPASSFILE" in proc.stdout and "PGPASSWORD" not in proc.stdout
+    return proc.stdout + proc.stderr
+
+
+def test_each_job_ran_as_its_role(first_run, pipeline_env):
+    """After the whole graph (as after `make demo`): raw owned by the loader, every dbt relation by
+    the transformer, the valuations by ml; bi reads marts only, the loader no marts, the
+    transformer cannot write raw (issue 15, item 2)."""
+    with psycopg.connect(**pipeline_env.warehouse.conninfo()) as conn:
+        owners = dict(conn.execute(
+            "select n.nspname || '.' || c.relname, pg_get_userbyid(c.relowner) from pg_class c "
+            "join pg_namespace n on n.oid = c.relnamespace where c.relkind in ('r', 'p', 'v', 'm') "
+            "and n.nspname in ('raw', 'ingestion_meta', 'reference', 'staging', 'intermediate', 'snapshots', "
+            "'marts', 'features', 'dbt_meta', 'ml')").fetchall())
+    layer = {"raw": "terraminer_loader", "ingestion_meta": "terraminer_loader", "ml": "terraminer_ml"}
+    assert owners["ml.property_valuations"] == "terraminer_ml"
+    assert any(name.startswith("marts.") for name in owners) and any(name.startswith("raw.") for name in owners)
+    wrong = {name: owner for name, owner in owners.items()
+             if owner != layer.get(name.split(".")[0], "terraminer_transformer")}
+    assert not wrong, wrong
+
+    def attempt(role: str, statement: str) -> bool:
+        with psycopg.connect(**pipeline_env.as_role(role).warehouse.conninfo(), autocommit=True) as conn:
+            try:
+                with conn.transaction(force_rollback=True):
+                    conn.execute(statement)
+                return True
+            except psycopg.errors.InsufficientPrivilege:
+                return False
+
+    assert attempt("terraminer_bi", "select * from marts.fct_sales limit 1")
+    for table in ("raw.recorder__sales", "staging.stg_recorder__sales", "ml.property_valuations",
+                  "features.feat_avm_sales"):
+        assert not attempt("terraminer_bi", f"select * from {table} limit 1"), table
+    assert not attempt("terraminer_bi", "select buyer_name from raw.recorder__sales limit 1")
+    assert not attempt("terraminer_loader", "select * from marts.fct_sales limit 1")
+    assert not attempt("terraminer_transformer", "delete from raw.recorder__sales")
+    assert not attempt("terraminer_transformer", "create table raw.t (id int)")
 
 
 def _new_sales_file(landing, pipeline_env) -> tuple[str, list[str]]:
