@@ -13,11 +13,11 @@ so a dead server costs one short timeout per ``retry_s``, not one per request.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import json
 import logging
-import asyncio
 import threading
 import time
 from collections import OrderedDict
