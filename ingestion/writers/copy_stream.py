@@ -10,7 +10,7 @@ r"""The COPY writer both PostgreSQL paths use: pipelined and safe from notice fl
   queued writer holds up to 1,024).
 - **A deep send buffer.** The worker needs the GIL to refill the socket, and the main thread holds
   it for a few milliseconds per chunk it prepares (numbering, checks): with the default ~200 KiB
-  kernel buffer the server drained the socket and waited (measured: 0.83x psql's ``\copy``
+  kernel buffer the server drained the socket and waited (measured: 0.83x psql's ``\\copy``
   without, 0.93x with). The COPY connection asks for a 4 MiB send buffer (the kernel caps it at
   ``net.core.wmem_max``; no privilege needed, nothing changes where it is refused).
 """
