@@ -53,7 +53,7 @@ async def authenticate(ctx: ApiContext, authorization: str | None) -> ApiKey:
     if key is None:
         raise ApiError(401, "the API key is unknown, revoked or expired", "Authorization",
                        {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    decision = ctx.limiter.check(key.key_id, key.rate_limit, key.rate_window_s)
+    decision = await ctx.limiter.acheck(key.key_id, key.rate_limit, key.rate_window_s)
     if not decision.allowed:
         raise ApiError(429, f"rate limit of {decision.limit} requests per window exceeded for this key", None,
                        {"Retry-After": str(decision.retry_after_s)}, retry_after_s=decision.retry_after_s)

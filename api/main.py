@@ -21,11 +21,10 @@ from core.settings import Settings, get_settings
 log = logging.getLogger("terraminer.api")
 
 
-def build_context(settings: Settings, pool=None, redis_client=None, estimator=None) -> ApiContext:
+def build_context(settings: Settings, pool=None, estimator=None) -> ApiContext:
     pool = pool or make_pool(settings)
-    client = redis_client if redis_client is not None else make_client(settings.cache_url if settings.api_cache
-                                                                       else None)
-    cache = Cache(client, ttl_s=settings.api_cache_ttl_s, version_ttl_s=settings.api_version_ttl_s)
+    url = settings.cache_url if settings.api_cache else None
+    cache = Cache(make_client(url), ttl_s=settings.api_cache_ttl_s, version_ttl_s=settings.api_version_ttl_s, url=url)
     estimator = estimator if estimator is not None else Estimator(settings)
     service = DataService(pool, cache, settings, estimator)
     return ApiContext(settings=settings, pool=pool, cache=cache, service=service, keys=KeyStore(pool),

@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     api_version_ttl_s: float = Field(default=5.0, ge=0, description="how long the data version is trusted")
     api_rate_limit: int = Field(default=600, ge=1, description="default requests per window per key")
     api_rate_window_s: int = Field(default=60, ge=1, description="rate-limit window in seconds")
+    webhook_allow_private: bool | None = Field(
+        default=None,
+        description="let alert webhooks reach private/loopback/link-local addresses (default: only in local and ci)",
+    )
 
     # ----------------------------------------------------------------- paths
     @cached_property
@@ -203,6 +207,11 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.env in EMBEDDED_ENVS
+
+    @property
+    def webhooks_may_reach_private(self) -> bool:
+        """Subscribers' webhooks may target non-public addresses (api/service/egress.py)."""
+        return self.embedded if self.webhook_allow_private is None else self.webhook_allow_private
 
     @property
     def landing(self) -> str:

@@ -53,7 +53,7 @@ async def page_key(request: Request, scope: str) -> ApiKey:
     key = await run_in_threadpool(auth.key_from_session, ctx, *session)
     if key is None:
         raise LoginRequired
-    decision = ctx.limiter.check(key.key_id, key.rate_limit, key.rate_window_s)
+    decision = await ctx.limiter.acheck(key.key_id, key.rate_limit, key.rate_window_s)
     if not decision.allowed:
         raise ApiError(429, "rate limit exceeded for this key", None, {"Retry-After": str(decision.retry_after_s)},
                        retry_after_s=decision.retry_after_s)

@@ -45,9 +45,10 @@ async def get_property(
     key: Annotated[ApiKey, require("properties")],
     property_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")],
 ):
-    # the hot path: a cached answer is sent as stored (two Redis reads, no thread hop, no JSON work)
+    # the hot path: a cached answer is sent as stored (awaited Redis reads or this process's copy,
+    # no thread hop, no JSON work)
     if "valuations" in key.scopes:
-        raw = service.property_detail_cached(property_id)
+        raw = await service.property_detail_cached(property_id)
         if raw is not None:
             return Response(raw, media_type="application/json")
     try:

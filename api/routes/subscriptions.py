@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.deps import Context, require
 from api.errors import ApiError
 from api.security import ApiKey
+from api.service import egress
 from api.service import notifications as n
 
 router = APIRouter(tags=["subscriptions"])
@@ -45,6 +46,10 @@ class SubscriptionIn(BaseModel):
 @router.post("/subscriptions", status_code=201,
              summary="subscribe a webhook to new alerts (the signing secret is shown once)")
 def create_subscription(ctx: Context, key: Annotated[ApiKey, require("alerts")], body: SubscriptionIn):
+    try:  # checked again at each delivery: DNS may change
+        egress.resolve_target(body.url, ctx.settings.webhooks_may_reach_private)
+    except egress.EgressRefused as err:
+        raise ApiError(400, f"url {err}", "url") from None
     with ctx.pool.connection() as conn:
         created = n.create_subscription(conn, key.key_id, body.url, body.region_ids, body.alert_types)
     return JSONResponse(created, status_code=201)

@@ -157,17 +157,18 @@ class DataService:
             "valuation_run": model,
         }
 
-    def property_detail_cached(self, property_id: str) -> bytes | None:
-        """The cached JSON of :meth:`property_detail`, from Redis only (None: not cached, or the data
-        version is not in Redis): safe to call on the event loop, it never waits for the warehouse."""
+    async def property_detail_cached(self, property_id: str) -> bytes | None:
+        """The cached JSON of :meth:`property_detail`, from the cache only (None: not cached, or the
+        data version is not in Redis): for the event loop, it never waits for the warehouse."""
         if not self.cache.available:
             return None
-        version = request_version.get() or self.cache.call(lambda c: c.get(VERSION_KEY))
+        version = request_version.get() or await self.cache.acall(
+            lambda c: c.get(VERSION_KEY), lambda c: c.get(VERSION_KEY))
         if not version:
             return None
         if isinstance(version, bytes):
             version = version.decode()
-        return self.cache.peek(self.cache.key(version, "property", property_id))
+        return await self.cache.apeek(self.cache.key(version, "property", property_id))
 
     def property_detail(self, property_id: str) -> dict:
         version = self.data_version() if self.cache.available else None

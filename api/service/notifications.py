@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import secrets
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
 from psycopg.rows import dict_row
 
+from api.service import egress
 from api.service.db import jsonable
 
 SIGNATURE_HEADER = "X-TerraMiner-Signature"
@@ -74,15 +74,6 @@ def deliveries(conn: psycopg.Connection, subscription_id: int, limit: int = 200)
         return [{k: jsonable(v) for k, v in row.items()} for row in cur.fetchall()]
 
 
-def _post(url: str, body: bytes, headers: dict, timeout: float) -> int:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
 def _matches(sub: dict, alert: dict) -> bool:
     return ((not sub["region_ids"] or alert.get("region_id") in sub["region_ids"])
             and (not sub["alert_types"] or alert.get("alert_type") in sub["alert_types"]))
@@ -90,9 +81,12 @@ def _matches(sub: dict, alert: dict) -> bool:
 
 class Deliverer:
     def __init__(self, conn: psycopg.Connection, attempts: int = 3, backoff_s: float = 0.2, timeout_s: float = 5.0,
-                 max_total_attempts: int = 9, sleep: Callable[[float], None] = time.sleep):
+                 max_total_attempts: int = 9, sleep: Callable[[float], None] = time.sleep,
+                 allow_private: bool = False):
+        """``allow_private``: webhooks may reach non-public addresses (see api/service/egress.py)."""
         self.conn, self.attempts, self.backoff_s, self.timeout_s = conn, attempts, backoff_s, timeout_s
         self.max_total_attempts, self.sleep = max_total_attempts, sleep
+        self.allow_private = allow_private
 
     def _subscriptions(self) -> list[dict]:
         with self.conn.cursor(row_factory=dict_row) as cur:
@@ -125,10 +119,12 @@ class Deliverer:
                        "X-TerraMiner-Delivery": f"{sub['subscription_id']}:{alert['alert_id']}",
                        "User-Agent": "TerraMiner-Webhooks/1"}
             started = time.perf_counter()
-            status, error = None, None
+            status, error, refused = None, None, False
             try:
-                status = _post(sub["url"], body, headers, self.timeout_s)
-            except (OSError, ValueError) as err:
+                status = egress.post(sub["url"], body, headers, self.timeout_s, self.allow_private)
+            except egress.EgressRefused as err:
+                error, refused = f"refused: url {err}"[:500], True
+            except (OSError, ValueError, http.client.HTTPException) as err:
                 error = f"{type(err).__name__}: {err}"[:500]
             ok = status is not None and 200 <= status < 300
             if not ok and error is None:
@@ -137,6 +133,8 @@ class Deliverer:
                       time.perf_counter() - started)
             if ok:
                 return True
+            if refused:  # retrying now cannot help; a later call checks the address again
+                return False
             if attempt < min(tried + self.attempts, self.max_total_attempts):
                 self.sleep(self.backoff_s * 2 ** (attempt - tried - 1))
         return False
@@ -183,4 +181,5 @@ def deliver_new_alerts(settings, alert_ids: list[str], **options) -> dict:
             cur.execute(f"select {ALERT_COLUMNS} from marts.mart_alerts where alert_id = any(%s) "
                         "order by detected_for_date, alert_id", (list(alert_ids),))
             alerts = cur.fetchall()
+        options.setdefault("allow_private", settings.webhooks_may_reach_private)
         return Deliverer(conn, **options).deliver(alerts)

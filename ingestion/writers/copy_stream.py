@@ -1,4 +1,4 @@
-"""The COPY writer both PostgreSQL paths use: pipelined and safe from notice floods.
+r"""The COPY writer both PostgreSQL paths use: pipelined and safe from notice floods.
 
 - **No deadlock on notices.** ``COPY … (ON_ERROR ignore, LOG_VERBOSITY verbose)`` sends a NOTICE
   per skipped row while the client is still sending. psycopg's own writer waits only for the socket

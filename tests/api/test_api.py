@@ -245,6 +245,40 @@ def test_the_101st_request_in_a_window_gets_429_with_retry_after(api_app, api_se
     assert api_app.get("/v1/indices/R01", headers=bearer(other)).status_code == 200
 
 
+def test_the_rate_limit_script_is_reloaded_after_a_script_flush(api_app, keys):
+    cache = api_app.ctx.cache
+    cache.call(lambda c: c.script_flush())
+    assert api_app.get("/v1/indices/R01", headers=bearer(keys["markets"])).status_code == 200
+    sha = api_app.ctx.limiter._script.sha
+    assert cache.call(lambda c: c.script_exists(sha)) == [True]  # loaded again by the limiter
+    assert cache.call(lambda c: c.keys("tm:rl:*"))  # and the bucket was counted
+
+
+def test_hot_answers_are_kept_in_process_bounded_and_versioned(api_app, api_settings, keys):
+    import asyncio
+
+    from api.cache import Cache
+
+    pid = "syn:PR030012"
+    cache = api_app.ctx.cache
+    first = api_app.get(f"/v1/properties/{pid}", headers=bearer(keys["read"]))
+    assert api_app.get(f"/v1/properties/{pid}", headers=bearer(keys["read"])).content == first.content
+    local = [k for k in cache._local if k.endswith(cache.key("v", "property", pid).split(":", 2)[2])]
+    assert local, "the Redis hit is kept in the process"
+    cache.call(lambda c: c.delete(*local))  # gone from Redis: this process still answers the same version
+    hits = cache.hits
+    assert api_app.get(f"/v1/properties/{pid}", headers=bearer(keys["read"])).content == first.content
+    assert cache.hits == hits + 1
+    # bounded: the least recently used entry goes first
+    small = Cache(cache.client, local_entries=2)  # no URL: the blocking client, as in a worker thread
+    for name in ("a", "b", "c"):
+        cache.call(lambda c, name=name: c.set(f"tm:test:{name}", name.encode() * 10, ex=60))
+        assert asyncio.run(small.apeek(f"tm:test:{name}")) == name.encode() * 10
+    assert list(small._local) == ["tm:test:b", "tm:test:c"] and small._local_size == 20
+    # a key under another data version is another key: nothing stale can be served
+    assert asyncio.run(small.apeek("tm:other-version:test:a")) is None
+
+
 # ------------------------------------------------------------------ bad input
 BAD_GETS = [
     ("/v1/properties?limit=0", "limit"), ("/v1/properties?limit=-1", "limit"), ("/v1/properties?limit=abc", "limit"),

@@ -118,9 +118,9 @@ def test_a_failing_receiver_is_retried_with_backoff_and_every_attempt_logged(api
                               ).fetchall()
         rows = [dict(zip(("alert_id", "alert_type", "region_id", "detected_for_date"), r, strict=True))
                 for r in alerts]
-        result = Deliverer(conn, attempts=3, backoff_s=0.05, sleep=sleeps.append).deliver(rows)
+        result = Deliverer(conn, attempts=3, backoff_s=0.05, sleep=sleeps.append, allow_private=True).deliver(rows)
         # a later call sends nothing more
-        again = Deliverer(conn, attempts=3, backoff_s=0.05, sleep=sleeps.append).deliver(rows)
+        again = Deliverer(conn, attempts=3, backoff_s=0.05, sleep=sleeps.append, allow_private=True).deliver(rows)
     assert result["sent"] == 1 and again["sent"] == 1 and len(flaky.received) == 3
     assert sleeps == [0.05, 0.1]  # exponential backoff between the three attempts
     bodies = {b for _, b in flaky.received}
@@ -139,12 +139,52 @@ def test_an_unreachable_receiver_is_logged_and_retried_later(api_app, api_settin
         row = conn.execute("select alert_id, alert_type, region_id from marts.mart_alerts where region_id = 'R03' "
                            "and alert_type = 'price_cut' order by alert_id limit 1").fetchone()
         alert = dict(zip(("alert_id", "alert_type", "region_id"), row, strict=True))
-        first = Deliverer(conn, attempts=2, backoff_s=0, sleep=lambda s: None).deliver([alert])
-        later = Deliverer(conn, attempts=2, backoff_s=0, sleep=lambda s: None).deliver([])
+        first = Deliverer(conn, attempts=2, backoff_s=0, sleep=lambda s: None, allow_private=True).deliver([alert])
+        later = Deliverer(conn, attempts=2, backoff_s=0, sleep=lambda s: None, allow_private=True).deliver([])
     assert first["failed"] == 1 and later["retried"] == 0
     log = api_app.get(f"/v1/subscriptions/{sub['subscription_id']}/deliveries", headers=bearer(keys["all"])).json()
     assert len(log["items"]) == 4 and not any(d["ok"] for d in log["items"])
     assert all("Error" in d["error"] for d in log["items"])
+
+
+def test_webhooks_reach_only_public_addresses_unless_allowed(api_app, api_settings, keys, receiver, monkeypatch):
+    # the embedded environments allow private receivers (this one is on 127.0.0.1) ...
+    sub = subscribe(api_app, keys["all"], url=receiver.url, region_ids=["R01"], alert_types=["market_move"])
+    # ... a deployment does not: no subscription to metadata services, localhost or private subnets
+    strict = api_settings.model_copy(update={"webhook_allow_private": False})
+    assert not strict.webhooks_may_reach_private and api_settings.webhooks_may_reach_private
+    monkeypatch.setattr(api_app.ctx, "settings", strict)
+    for url in (receiver.url, "http://169.254.169.254/latest/meta-data/", "http://10.0.0.7/hook",
+                "http://[::1]:8080/x", "http://[::ffff:127.0.0.1]/x", "http://localhost/x",
+                "http://user:pw@203.0.113.9/x", "http://no-such-host.invalid/x"):
+        response = api_app.post("/v1/subscriptions", headers=bearer(keys["all"]), json={"url": url})
+        assert response.status_code == 400 and response.json()["field"] == "url", (url, response.text)
+    # a subscription made while allowed is refused at delivery time once not allowed: nothing is sent
+    with as_api(api_settings) as conn:
+        row = conn.execute("select alert_id, alert_type, region_id from marts.mart_alerts where region_id = 'R01' "
+                           "and alert_type = 'market_move' order by alert_id limit 1").fetchone()
+        alert = dict(zip(("alert_id", "alert_type", "region_id"), row, strict=True))
+        sleeps = []
+        result = Deliverer(conn, attempts=3, sleep=sleeps.append).deliver([alert])
+    assert result["failed"] == 1 and receiver.received == [] and sleeps == []  # no pointless retries
+    log = api_app.get(f"/v1/subscriptions/{sub['subscription_id']}/deliveries", headers=bearer(keys["all"])).json()
+    assert [d["error"].split(":")[0] for d in log["items"]] == ["refused"]
+    assert "non-public address (127.0.0.1)" in log["items"][0]["error"]
+
+
+def test_the_egress_check_resolves_and_classifies_addresses():
+    from api.service.egress import EgressRefused, resolve_target
+
+    assert resolve_target("https://93.184.215.14/hook", allow_private=False) == ("https", "93.184.215.14", 443,
+                                                                               "93.184.215.14")
+    assert resolve_target("http://[2606:4700::1111]:8080/x", False)[2:] == (8080, "2606:4700::1111")
+    for url in ("http://127.0.0.1/", "http://0.0.0.0/", "http://100.64.0.1/", "http://192.168.1.1/",
+                "http://224.0.0.1/", "http://[fe80::1]/", "http://[fc00::1]/", "http://169.254.169.254/"):
+        with pytest.raises(EgressRefused, match="non-public"):
+            resolve_target(url, allow_private=False)
+        assert resolve_target(url, allow_private=True)[3]
+    with pytest.raises(EgressRefused, match="port"):
+        resolve_target("http://93.184.215.14:99999/", False)
 
 
 def test_bad_subscriptions_are_4xx_naming_the_field(api_app, keys):

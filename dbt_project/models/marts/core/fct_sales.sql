@@ -18,28 +18,11 @@
         unique_key='sale_id',
         incremental_strategy='replace_file',
         on_schema_change='append_new_columns',
-        pre_hook=["
-            {#- UK transactions the change feed deleted (gone from the live table) are deleted;
-                skipped at no cost (a one-time filter) unless UK change rows arrived since the
-                watermark. -#}
-            {%- set uk_changes = ref('stg_uk_land_registry__transaction_changes') -%}
-            {%- set uk_transactions = ref('stg_uk_land_registry__transactions') -%}
-            {%- if is_incremental() -%}
-            delete from {{ this }}
-            where
-                source_system = 'uk_land_registry'
-                and exists (
-                    select 1
-                    from {{ uk_changes }} as changes
-                    where changes.loaded_at > {{ load_watermark() }}
-                )
-                and not exists (
-                    select 1
-                    from {{ uk_transactions }} as live
-                    where 'uk:' || live.sale_id = {{ this.identifier }}.sale_id
-                )
-            {%- endif -%}
-        "],
+        pre_hook=[
+            "{{ delete_rows_gone_from_feed(ref('stg_uk_land_registry__transaction_changes'),
+                                           ref('stg_uk_land_registry__transactions'),
+                                           'uk_land_registry', 'uk:') }}",
+        ],
         **platform_config(
             indexes=[
                 {'columns': ['loaded_at']},
