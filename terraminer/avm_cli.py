@@ -29,7 +29,7 @@ def cmd_train(args, settings: Settings) -> int:
 
 
 def cmd_score(args, settings: Settings) -> int:
-    result = pipeline.score(settings, args.dataset or settings.avm_dataset, log=_log)
+    result = pipeline.score(settings, args.dataset or None, log=_log)
     print(f"scored={result['rows']} model_version={result['model_version']} valuation_date={result['valuation_date']}")
     return 0
 
@@ -69,7 +69,13 @@ def cmd_evaluate(args, settings: Settings) -> int:
     return 0
 
 
-def serve_command(settings: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+def _serve_alias(market: str | None) -> str:
+    from ml import tracking
+
+    return tracking.CHAMPION if not market else tracking.alias(tracking.CHAMPION, market)
+
+
+def serve_command(settings: Settings, host: str, port: int, market: str | None = None) -> tuple[list[str], dict[str, str]]:
     """``mlflow models serve`` of the champion, with the environment it needs.
 
     mlflow starts ``uvicorn`` by name, so this venv's ``bin`` goes first on ``PATH``; the tracking
@@ -82,7 +88,7 @@ def serve_command(settings: Settings, host: str, port: int) -> tuple[list[str], 
                PATH=os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))
     mlflow = os.path.join(bin_dir, "mlflow")
     command = [mlflow if os.path.exists(mlflow) else "mlflow", "models", "serve",
-               "-m", f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}", "--env-manager", "local",
+               "-m", f"models:/{tracking.MODEL_NAME}@{_serve_alias(market)}", "--env-manager", "local",
                "-h", host, "-p", str(port)]
     return command, env
 
@@ -91,10 +97,15 @@ def cmd_serve(args, settings: Settings) -> int:
     from ml import tracking
 
     client = tracking.configure(settings)
-    if tracking.champion_version(client) is None:
-        raise TerraMinerError(f"no champion in {settings.mlflow_uri}: run `make demo` or `terraminer avm train` first")
-    command, env = serve_command(settings, args.host, args.port)
-    _log(f"serving models:/{tracking.MODEL_NAME}@{tracking.CHAMPION} on http://{args.host}:{args.port}/invocations")
+    alias = _serve_alias(args.dataset)
+    champion = tracking.version_by_alias(client, alias)
+    if champion is None:
+        raise TerraMinerError(f"no '{alias}' alias in {settings.mlflow_uri}: run `make demo` or "
+                              "`terraminer avm train` first")
+    # the served bytes must be the ones registered: check the recorded SHA-256 first
+    tracking.load_verified(client, champion)
+    command, env = serve_command(settings, args.host, args.port, args.dataset)
+    _log(f"serving models:/{tracking.MODEL_NAME}@{alias} on http://{args.host}:{args.port}/invocations")
     os.execve(command[0], command, env) if os.path.isabs(command[0]) else os.execvpe(command[0], command, env)
     return 0  # not reached
 
@@ -113,7 +124,8 @@ def add_parser(sub) -> None:
     s = avm.add_parser("score", help="value every property of feat_avm_properties with the champion",
                        description="Value every property of feat_avm_properties with the champion into "
                                    "ml.property_valuations.")
-    s.add_argument("--dataset", help=dataset_help)
+    s.add_argument("--dataset", help="only this market (default: every market that has a champion, each "
+                                     "valued with its own)")
     s.set_defaults(func=cmd_score)
     e = avm.add_parser("evaluate", help="ingest → dbt features → train/test on a real feed with a fixed split",
                        description="Ingest a real public feed, build its features with dbt, train before the "
@@ -125,4 +137,6 @@ def add_parser(sub) -> None:
                        description="Serve the champion over HTTP with `mlflow models serve` (POST /invocations).")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     v.add_argument("--port", type=int, default=5001, help="port to listen on (default 5001)")
+    v.add_argument("--dataset", help="serve this market's champion (default: the plain 'champion' alias, the "
+                                     "default market's)")
     v.set_defaults(func=cmd_serve)
