@@ -65,6 +65,21 @@ class TrainResult:
         return asdict(self)
 
 
+def split_for_fraction(frame: pd.DataFrame, fraction: float) -> pd.Timestamp:
+    """The first day of a test window holding about the latest ``fraction`` of the sales (whole
+    days: a day's sales are all in training or all in test)."""
+    if not 0 < fraction < 1:
+        from core.errors import TerraMinerError
+
+        raise TerraMinerError(f"--test-fraction must be between 0 and 1, not {fraction}")
+    dates = frame.loc[frame[LABEL] > 0, "sale_date"].sort_values().reset_index(drop=True)
+    if dates.empty:
+        from core.errors import TerraMinerError
+
+        raise TerraMinerError("no sales with a price to split")
+    return pd.Timestamp(dates.iloc[min(len(dates) - 1, int(len(dates) * (1 - fraction)))]).normalize()
+
+
 def choose_window(frame: pd.DataFrame, test_start: str | pd.Timestamp | None = None) -> Window:
     if test_start is None:
         last = frame["sale_date"].max()

@@ -31,7 +31,7 @@ def settings(tmp_path):
     return Settings(env="ci", home=tmp_path / "home", avm_dataset="synthetic")
 
 
-def _market(name: str, seed: int) -> "object":
+def _market(name: str, seed: int) -> object:
     frame = synthetic_sales(n=1200, seed=seed)
     return frame.assign(source_system=name, region_id=frame["region_id"] + name[:2].upper())
 
