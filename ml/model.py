@@ -13,8 +13,8 @@ minus the mean in-sample residual (``center``). Only earlier days are used: leak
 Intervals — split-conformal on the log scale: quantiles of the out-of-sample log residuals on a
 time-based calibration slice (set by the training procedure, ``ml.train``).
 
-``predict`` returns prices (what ``mlflow models serve`` answers), with the drift correction as
-of the day after the last known sale; ``predict_at`` takes explicit valuation dates and optional
+``predict`` returns prices with their interval (``estimate``, ``lower``, ``upper``: what
+``mlflow models serve`` answers), with the drift correction as of the day after the last known sale; ``predict_at`` takes explicit valuation dates and optional
 newly known sales (online evaluation).
 """
 
@@ -197,8 +197,12 @@ class AVMModel(RegressorMixin, BaseEstimator):
         frame = X.reset_index(drop=True)
         return self.predict_at(frame, self._dates_for(frame))
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.exp(self.predict_log(X))
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Estimate with its 80 % interval: columns ``estimate``, ``lower``, ``upper`` (what the
+        MLflow signature declares and ``mlflow models serve`` answers)."""
+        log_prediction = self.predict_log(X)
+        lower, upper = self.interval(log_prediction)
+        return pd.DataFrame({"estimate": np.exp(log_prediction), "lower": lower, "upper": upper})
 
     def interval(self, log_prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.exp(log_prediction + self.residual_low_), np.exp(log_prediction + self.residual_high_)

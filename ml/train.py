@@ -276,12 +276,16 @@ def train(
                 mlflow.log_artifact(str(path), artifact_path="plots")
             mlflow.log_artifact(str(folder / "metrics_by_region.csv"))
             mlflow.log_artifact(str(folder / "test_predictions.csv.gz"))
+        training = frame[frame["sale_date"] < evaluation.window.test_start]
+        mlflow.log_input(mlflow.data.from_pandas(training, name=f"feat_avm_sales:{dataset}"), context="training")
+        mlflow.log_param("training_rows", len(training))
         example = frame[evaluation.spec.columns].head(5).reset_index(drop=True)
-        info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="skops", skops_trusted_types=tracking.SKOPS_TRUSTED_TYPES,
-            signature=infer_signature(example, model.predict(example)), input_example=example,
-            pip_requirements=_requirements(),
-        )
+        with tempfile.TemporaryDirectory() as code_dir:
+            info = mlflow.sklearn.log_model(
+                model, name="model", serialization_format="skops", skops_trusted_types=tracking.SKOPS_TRUSTED_TYPES,
+                signature=infer_signature(example, model.predict(example)), input_example=example,
+                pip_requirements=_requirements(), code_paths=[_model_code(Path(code_dir))],
+            )
         gate_passed, gate_reason = gate.check(metrics)
         mlflow.set_tags({"terraminer.gate_passed": str(gate_passed).lower(), "terraminer.gate": gate_reason})
         version, promoted, decision, champion_metrics, error = None, False, "not registered", None, None
@@ -303,6 +307,18 @@ def train(
             raise TerraMinerError(decision) from error
         return TrainResult(dataset, run.info.run_id, version, promoted, decision, metrics, champion_metrics,
                            window, evaluation.n_train, gate_passed)
+
+
+def _model_code(folder: Path) -> str:
+    """A package ``ml`` holding only the model's module (numpy, pandas, scikit-learn imports): logged
+    as the model's ``code_paths`` so it loads without this repository."""
+    import ml.model
+
+    package = folder / "ml"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text(Path(ml.model.__file__).read_text())
+    return str(package)
 
 
 def _requirements() -> list[str]:

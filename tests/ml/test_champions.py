@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -141,3 +142,45 @@ def test_a_champion_that_fails_to_score_is_an_error_not_a_promotion(settings, mo
         train(settings, sales, dataset="synthetic", model_params=FAST, log=_quiet)
     aliases = _aliases(settings)
     assert aliases["champion-synthetic"] == "1" and aliases["challenger-synthetic"] == "2"
+
+
+def test_the_logged_model_travels_without_this_repository(settings, tmp_path):
+    """The model folder alone (its code_paths, pinned requirements, skops file) loads and predicts
+    estimate/lower/upper in a Python that cannot import this repository; the training data is
+    recorded with mlflow.log_input."""
+    import json
+    import subprocess
+    import sys
+
+    import mlflow
+
+    sales = _market("synthetic", 0)
+    result = train(settings, sales, dataset="synthetic", model_params=FAST, log=_quiet)
+    client = tracking.configure(settings)
+    version = client.get_model_version(tracking.MODEL_NAME, result.model_version)
+    folder = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{tracking.MODEL_NAME}/{version.version}",
+                                                 dst_path=str(tmp_path / "copy"))
+    mlmodel = yaml.safe_load((Path(folder) / "MLmodel").read_text())
+    outputs = [c["name"] for c in json.loads(mlmodel["signature"]["outputs"])]
+    assert outputs == ["estimate", "lower", "upper"]
+    assert (Path(folder) / "code" / "ml" / "model.py").exists()
+    rows = sales.drop(columns=["sale_price", "true_value"]).tail(2)
+    script = (
+        "import io, json, sys, pandas as pd, mlflow.pyfunc\n"
+        "assert not any('wt-avm' in p or p in ('', '.') for p in sys.path), sys.path\n"
+        f"model = mlflow.pyfunc.load_model({folder!r})\n"
+        f"rows = pd.read_json(io.StringIO({rows.to_json(orient='split', date_format='iso')!r}), orient='split')\n"
+        "rows = rows.astype({c: 'float64' for c in rows.select_dtypes('number').columns})\n"
+        "print(json.dumps(model.predict(rows).to_dict(orient='records')))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GIT_PYTHON_REFRESH": "quiet"}
+    proc = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(answer) == 2 and all(a["lower"] < a["estimate"] < a["upper"] for a in answer)
+    inputs = client.get_run(result.run_id).inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["feat_avm_sales:synthetic"]
+    assert inputs[0].dataset.digest
+    assert json.loads(inputs[0].dataset.profile)["num_rows"] == int((sales["sale_date"] <
+                                                                     pd.Timestamp(result.window["test_start"])).sum())
