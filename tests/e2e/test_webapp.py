@@ -475,3 +475,34 @@ def test_the_model_page_shows_error_by_price_band(web_client, web_keys):
     # the screen-reader summary names each band with its error and sample size
     assert "R01 (version 3): under 250k 4.0% (n 6), 250k-500k 6.0% (n 7), 500k-750k 8.0% (n 8)." in text
     web_client.cookies.clear()
+
+
+def test_the_model_page_shows_each_markets_own_champion(web_client, web_settings, web_keys):
+    """Champions are per market (issue 20): a region valued only by version 4 shows version 4, the
+    others keep version 3, and the page says so instead of naming one champion."""
+    from html import unescape
+
+    with psycopg.connect(**web_settings.warehouse.conninfo(), autocommit=True) as conn:
+        _insert(conn, "mart_avm_performance", [{
+            "model_name": "terraminer_avm", "model_version": "4", "region_id": "R09", "valuations_count": 5,
+            "properties_count": 5, "evaluated_count": 3, "mdape": 0.2, "ppe10": 0.3, "ppe20": 0.5,
+            "interval_coverage": 0.7}])
+        _insert(conn, "mart_avm_performance_by_price_band", [{
+            "model_name": "terraminer_avm", "model_version": "4", "region_id": "R09", "price_band": "2m and over",
+            "price_band_order": 6, "price_band_lower": 2000000, "price_band_upper": None, "valuations_count": 5,
+            "evaluated_count": 3, "mdape": 0.2, "ppe10": 0.3, "ppe20": 0.5, "interval_coverage": 0.7}])
+    web_client.ctx.cache.call(lambda c: c.flushdb())
+    try:
+        _login(web_client, web_keys["valuations"])
+        text = unescape(web_client.get("/app/model").text)
+        assert "Champion: R01 version 3, R02 version 3, R03 version 3, R09 version 4." in text
+        assert "by price band of the estimate (each region's latest version)" in text
+        assert "R09 (version 4): 2m and over 20.0% (n 3)." in text
+        assert 'data-region="R09" data-band="2m and over"' in text
+        assert "R01 (version 3): under 250k 4.0% (n 6)" in text
+    finally:
+        with psycopg.connect(**web_settings.warehouse.conninfo(), autocommit=True) as conn:
+            for table in ("mart_avm_performance", "mart_avm_performance_by_price_band"):
+                conn.execute(f"delete from marts.{table} where model_version = '4'")
+        web_client.ctx.cache.call(lambda c: c.flushdb())
+        web_client.cookies.clear()
