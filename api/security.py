@@ -35,6 +35,12 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def key_id_of(key: str) -> str | None:
+    """The public id of a well-formed key (``tm_<key_id>_<secret>``), else None."""
+    match = _KEY_RE.match((key or "").strip())
+    return match.group(1) if match else None
+
+
 def generate_key() -> tuple[str, str]:
     """``(key_id, key)``: 32 bits of public id, 256 bits of secret."""
     key_id = secrets.token_hex(4)
@@ -103,18 +109,29 @@ class KeyStore:
         match = _KEY_RE.match(key or "")
         if not match:
             return None
-        digest = hash_key(key)
+        return self.verify_digest(match.group(1), hash_key(key))
+
+    def verify_digest(self, key_id: str, digest: str) -> ApiKey | None:
+        """The active, unexpired key with this id whose SHA-256 is ``digest``, else None: what a web
+        session (which holds the id and the digest, never the key) is checked with. Same cache,
+        constant-time comparison and revocation delay as :meth:`verify`."""
         hit = self._cache.get(digest)
         now = time.monotonic()
         if hit is None or hit[0] < now:
-            hit = (now + self.ttl, self._lookup(match.group(1), digest))
+            hit = (now + self.ttl, self._lookup(key_id, digest))
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = hit
         found = hit[1]
-        if found is None or (found.expires_at is not None and found.expires_at <= datetime.now(UTC)):
+        if found is None or not hmac.compare_digest(found.key_id, key_id):
+            return None
+        if found.expires_at is not None and found.expires_at <= datetime.now(UTC):
             return None
         return found
+
+    def forget(self) -> None:
+        """Drop every cached verification (the next request of each key asks the warehouse)."""
+        self._cache.clear()
 
     def _lookup(self, key_id: str, digest: str) -> ApiKey | None:
         with self.pool.connection() as conn:

@@ -13,8 +13,8 @@ minus the mean in-sample residual (``center``). Only earlier days are used: leak
 Intervals — split-conformal on the log scale: quantiles of the out-of-sample log residuals on a
 time-based calibration slice (set by the training procedure, ``ml.train``).
 
-``predict`` returns prices (what ``mlflow models serve`` answers), with the drift correction as
-of the day after the last known sale; ``predict_at`` takes explicit valuation dates and optional
+``predict`` returns prices with their interval (``estimate``, ``lower``, ``upper``: what
+``mlflow models serve`` answers), with the drift correction as of the day after the last known sale; ``predict_at`` takes explicit valuation dates and optional
 newly known sales (online evaluation).
 """
 
@@ -119,7 +119,10 @@ class AVMModel(RegressorMixin, BaseEstimator):
         self.n_features_in_ = len(self.feature_names_)
         residuals = np.clip(target - self._stage1(design), -self.drift_clip, self.drift_clip)
         self.drift_center_ = float(np.mean(residuals))
-        self.history_ = pd.DataFrame({"day": dates, "group": self._groups(frame), "residual": residuals})
+        # plain arrays (not a DataFrame) so the model is stored with skops, without pickles
+        self.history_ = {"day": np.asarray(dates, dtype=np.int64),
+                         "group": self._groups(frame).astype(str),
+                         "residual": np.asarray(residuals, dtype="float64")}
         self.residual_low_, self.residual_high_ = math.log(0.8), math.log(1.25)  # set by calibration
         return self
 
@@ -127,6 +130,10 @@ class AVMModel(RegressorMixin, BaseEstimator):
         """Log-residual quantiles of the calibration slice (split-conformal)."""
         self.residual_low_, self.residual_high_ = float(low), float(high)
         return self
+
+    def history_frame(self) -> pd.DataFrame:
+        """The training sales' (day, group, clipped log residual) rows the drift stage starts from."""
+        return pd.DataFrame({key: np.asarray(value) for key, value in self.history_.items()})
 
     # ------------------------------------------------------------------ predict
     def _stage1(self, design: pd.DataFrame) -> np.ndarray:
@@ -144,11 +151,11 @@ class AVMModel(RegressorMixin, BaseEstimator):
         for column in ("valuation_date", "sale_date"):
             if column in frame:
                 return _days(frame[column].to_numpy(), len(frame))
-        return np.full(len(frame), int(self.history_["day"].max()) + 1, dtype=np.int64)
+        return np.full(len(frame), int(np.max(self.history_["day"])) + 1, dtype=np.int64)
 
     def drift(self, days: np.ndarray, groups: np.ndarray, history: pd.DataFrame | None = None) -> np.ndarray:
         """Drift index for each (day, group): EW mean residual of known sales on earlier days."""
-        history = self.history_ if history is None else history
+        history = self.history_frame() if history is None else history
         tau = self.drift_half_life_days / math.log(2)
         reference = int(max(history["day"].max(), int(np.max(days)) if len(days) else 0))
         overall = _ew_prior_mean(history["day"].to_numpy(), history["residual"].to_numpy(), days, reference, tau)
@@ -175,7 +182,8 @@ class AVMModel(RegressorMixin, BaseEstimator):
         frame = X.reset_index(drop=True)
         days = _days(valuation_date, len(frame))
         base = self._stage1(self._design(frame, days))
-        history = self.history_ if known is None else pd.concat([self.history_, known], ignore_index=True)
+        history = self.history_frame() if known is None else pd.concat([self.history_frame(), known],
+                                                                       ignore_index=True)
         return base + self.drift(days, self._groups(frame), history)
 
     def known_rows(self, X: pd.DataFrame, y, sale_date) -> pd.DataFrame:
@@ -189,8 +197,12 @@ class AVMModel(RegressorMixin, BaseEstimator):
         frame = X.reset_index(drop=True)
         return self.predict_at(frame, self._dates_for(frame))
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.exp(self.predict_log(X))
+    def predict(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Estimate with its 80 % interval: columns ``estimate``, ``lower``, ``upper`` (what the
+        MLflow signature declares and ``mlflow models serve`` answers)."""
+        log_prediction = self.predict_log(X)
+        lower, upper = self.interval(log_prediction)
+        return pd.DataFrame({"estimate": np.exp(log_prediction), "lower": lower, "upper": upper})
 
     def interval(self, log_prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.exp(log_prediction + self.residual_low_), np.exp(log_prediction + self.residual_high_)

@@ -1,5 +1,6 @@
-"""Batch scoring: the champion values every property of ``feat_avm_properties`` into
-``ml.property_valuations`` (COPY), replacing that model version's rows for the valuation date."""
+"""Batch scoring: each market's champion values that market's properties of
+``feat_avm_properties`` into ``ml.property_valuations`` (COPY), replacing that model version's rows
+for the valuation date. Models are loaded only after their SHA-256 checks out."""
 
 from __future__ import annotations
 
@@ -8,32 +9,57 @@ import pandas as pd
 import psycopg
 
 from core.errors import TerraMinerError
-from ml.features import load_properties
+from ml.features import PROPERTIES_TABLE, load_properties
 from ml.warehouse import ensure_ml_tables
 
 
-def load_champion(settings):
-    import mlflow
+def load_champion(settings, market: str):
+    """``market``'s champion, loaded only after its artifact's SHA-256 checks out.
 
+    Returns ``(model, version, trained_on)``."""
     from ml import tracking
 
     client = tracking.configure(settings)
-    champion = tracking.champion_version(client)
+    champion = tracking.champion_version(client, market)
     if champion is None:
         raise TerraMinerError(
-            f"no '{tracking.CHAMPION}' alias on model {tracking.MODEL_NAME}: train first (`terraminer avm train`)"
+            f"no '{tracking.alias(tracking.CHAMPION, market)}' alias on model {tracking.MODEL_NAME}: "
+            f"train {market!r} first (`terraminer avm train --dataset {market}`)"
         )
-    model = mlflow.sklearn.load_model(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
-    run = client.get_run(champion.run_id)
-    return model, str(champion.version), run.data.params.get("dataset")
+    model = tracking.load_verified(client, champion)
+    return model, str(champion.version), (champion.tags or {}).get(tracking.MARKET_TAG)
+
+
+def markets_with_champion(settings, conn: psycopg.Connection) -> tuple[list[str], list[str]]:
+    """(markets of feat_avm_properties that have a champion, those that have none)."""
+    from ml import tracking
+
+    with conn.cursor() as cur:
+        cur.execute(f"select distinct source_system from {PROPERTIES_TABLE} order by 1")
+        markets = [row[0] for row in cur.fetchall()]
+    client = tracking.configure(settings)
+    ready = [m for m in markets if tracking.champion_version(client, m) is not None]
+    return ready, [m for m in markets if m not in ready]
+
+
+def score_all(settings, conn: psycopg.Connection, *, log=print) -> dict:
+    """Value every market with its own champion; markets without one are skipped (and named)."""
+    ready, missing = markets_with_champion(settings, conn)
+    if missing:
+        log(f"no champion yet for {', '.join(missing)}: not scored (train them first)")
+    results = {market: score(settings, conn, dataset=market, log=log) for market in ready}
+    return {"rows": sum(r["rows"] for r in results.values()), "markets": results, "unscored_markets": missing,
+            "model_version": ",".join(f"{m}:v{r['model_version']}" for m, r in results.items()),
+            "valuation_date": max((r["valuation_date"] for r in results.values() if r["valuation_date"]),
+                                  default=None)}
 
 
 def score(settings, conn: psycopg.Connection, *, dataset: str, log=print) -> dict:
-    model, version, trained_on = load_champion(settings)
+    """Value every property of ``dataset`` with that market's champion."""
+    model, version, trained_on = load_champion(settings, dataset)
     if trained_on and trained_on != dataset:
         raise TerraMinerError(
-            f"the champion (v{version}) was trained on {trained_on!r}, not {dataset!r}: "
-            f"train a model on {dataset!r} first or score {trained_on!r}"
+            f"the {dataset!r} champion (v{version}) is tagged as trained on {trained_on!r}: refusing to score"
         )
     ensure_ml_tables(conn)
     props = load_properties(conn, dataset)

@@ -1,10 +1,11 @@
 """Train → evaluate → track → register → promote.
 
 Time-based validation: the test window is the latest months (or a fixed ``test_start``); the
-2 months before it are the conformal calibration slice. The challenger becomes ``champion`` only
-when its MdAPE beats the current champion's MdAPE on the challenger's own test window (the
-champion is re-scored on exactly those sales), so training twice on the same data never moves
-the alias. A run key (the Dagster run id) finds an earlier attempt's MLflow run and reuses it.
+2 months before it are the conformal calibration slice. Each market (source_system) has its own
+champion: a new version becomes the market's ``challenger``, and its ``champion`` only when it
+passes the quality gate and its MdAPE beats that market's champion re-scored on the challenger's
+own test window (exactly those sales), so training twice on the same data never moves the alias
+and training one market never touches another's. A champion that cannot score is an error. A run key (the Dagster run id) finds an earlier attempt's MLflow run and reuses it.
 """
 
 from __future__ import annotations
@@ -58,9 +59,25 @@ class TrainResult:
     champion_metrics: dict | None = None
     window: dict = field(default_factory=dict)
     n_train: int = 0
+    gate_passed: bool = True
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def split_for_fraction(frame: pd.DataFrame, fraction: float) -> pd.Timestamp:
+    """The first day of a test window holding about the latest ``fraction`` of the sales (whole
+    days: a day's sales are all in training or all in test)."""
+    if not 0 < fraction < 1:
+        from core.errors import TerraMinerError
+
+        raise TerraMinerError(f"--test-fraction must be between 0 and 1, not {fraction}")
+    dates = frame.loc[frame[LABEL] > 0, "sale_date"].sort_values().reset_index(drop=True)
+    if dates.empty:
+        from core.errors import TerraMinerError
+
+        raise TerraMinerError("no sales with a price to split")
+    return pd.Timestamp(dates.iloc[min(len(dates) - 1, int(len(dates) * (1 - fraction)))]).normalize()
 
 
 def choose_window(frame: pd.DataFrame, test_start: str | pd.Timestamp | None = None) -> Window:
@@ -126,13 +143,12 @@ def evaluate(frame: pd.DataFrame, test_start=None, **params) -> Evaluation:
     return Evaluation(model, spec, window, metrics, predictions, len(train), time.perf_counter() - started)
 
 
-def rescore(model: AVMModel, frame: pd.DataFrame, window: Window) -> dict | None:
-    """Metrics of another (champion) model on the same test window, or None if it cannot score it."""
+def rescore(model: AVMModel, frame: pd.DataFrame, window: Window) -> dict:
+    """Metrics of another (champion) model on the same test window; raises when it cannot score it."""
     test = frame[(frame["sale_date"] >= window.test_start) & (frame[LABEL] > 0)].sort_values(["sale_date", "sale_id"])
-    try:
-        log_pred = predict_online(model, test)
-    except (KeyError, ValueError, AttributeError):
-        return None
+    log_pred = predict_online(model, test)
+    if not np.all(np.isfinite(log_pred)):
+        raise ValueError(f"{int((~np.isfinite(log_pred)).sum())} of {len(log_pred)} test sales without an estimate")
     lower, upper = model.interval(log_pred)
     return summarize(test[LABEL], np.exp(log_pred), lower, upper)
 
@@ -179,6 +195,24 @@ def _plots(evaluation: Evaluation, folder: Path) -> list[Path]:
     return paths
 
 
+@dataclass(frozen=True)
+class QualityGate:
+    """The bar a challenger must clear before it may become a champion (checked inside
+    :func:`train`, before any alias moves: the gate is the last word)."""
+
+    max_mdape: float = 0.25
+    min_coverage: float = 0.65
+    max_coverage: float = 0.92
+
+    def check(self, metrics: dict) -> tuple[bool, str]:
+        problems = []
+        if not metrics["mdape"] <= self.max_mdape:
+            problems.append(f"MdAPE {metrics['mdape']:.4f} > {self.max_mdape}")
+        if not self.min_coverage <= metrics["coverage80"] <= self.max_coverage:
+            problems.append(f"coverage80 {metrics['coverage80']:.3f} outside [{self.min_coverage}, {self.max_coverage}]")
+        return not problems, "; ".join(problems) or "passed"
+
+
 def train(
     settings,
     frame: pd.DataFrame,
@@ -188,26 +222,34 @@ def train(
     run_key: str | None = None,
     register: bool = True,
     experiment: str | None = None,
+    gate: QualityGate | None = None,
+    model_params: dict | None = None,
     log=print,
 ) -> TrainResult:
-    """Evaluate, log to MLflow and (optionally) register + promote. ``frame`` = feature rows."""
+    """Evaluate, log to MLflow and (optionally) register + promote. ``frame`` = feature rows.
+
+    The new version becomes ``dataset``'s challenger; it becomes that market's champion only if it
+    passes ``gate`` and beats the market's champion re-scored on the same test sales. A champion
+    that fails to score is an error (raised, nothing promoted), never a reason to promote."""
     import mlflow
     from mlflow.models import infer_signature
 
     from ml import tracking
 
+    gate = gate or QualityGate()
     client = tracking.configure(settings)
     experiment = experiment or tracking.EXPERIMENT
     with tracking.run_for(settings, client, run_key, f"{dataset}-avm", experiment) as (run, resumed):
         if resumed and run.data.tags.get("terraminer.decision"):
             tags = run.data.tags
             log(f"reusing MLflow run {run.info.run_id} of an earlier attempt")
+            metrics = {k: v for k, v in run.data.metrics.items()}
             return TrainResult(dataset, run.info.run_id, tags.get("terraminer.model_version"),
                                tags.get("terraminer.promoted") == "true", tags["terraminer.decision"],
-                               {k: v for k, v in run.data.metrics.items()},
-                               json.loads(tags.get("terraminer.champion_metrics", "null")),
-                               json.loads(tags.get("terraminer.window", "{}")))
-        evaluation = evaluate(frame, test_start)
+                               metrics, json.loads(tags.get("terraminer.champion_metrics", "null")),
+                               json.loads(tags.get("terraminer.window", "{}")),
+                               gate_passed=tags.get("terraminer.gate_passed", "true") == "true")
+        evaluation = evaluate(frame, test_start, **(model_params or {}))
         metrics = evaluation.metrics
         log(f"{dataset}: {evaluation.n_train:,} training sales, {metrics['n']:,} test sales "
             f"({evaluation.window.describe()}); MdAPE {metrics['mdape']:.4f}, PPE10 {metrics['ppe10']:.3f}, "
@@ -234,16 +276,23 @@ def train(
                 mlflow.log_artifact(str(path), artifact_path="plots")
             mlflow.log_artifact(str(folder / "metrics_by_region.csv"))
             mlflow.log_artifact(str(folder / "test_predictions.csv.gz"))
+        training = frame[frame["sale_date"] < evaluation.window.test_start]
+        mlflow.log_input(mlflow.data.from_pandas(training, name=f"feat_avm_sales:{dataset}"), context="training")
+        mlflow.log_param("training_rows", len(training))
         example = frame[evaluation.spec.columns].head(5).reset_index(drop=True)
-        info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="cloudpickle",
-            signature=infer_signature(example, model.predict(example)), input_example=example,
-            pip_requirements=["scikit-learn", "pandas", "numpy"],
-        )
-        version, promoted, decision, champion_metrics = None, False, "not registered", None
+        with tempfile.TemporaryDirectory() as code_dir:
+            info = mlflow.sklearn.log_model(
+                model, name="model", serialization_format="skops", skops_trusted_types=tracking.SKOPS_TRUSTED_TYPES,
+                signature=infer_signature(example, model.predict(example)), input_example=example,
+                pip_requirements=_requirements(), code_paths=[_model_code(Path(code_dir))],
+            )
+        gate_passed, gate_reason = gate.check(metrics)
+        mlflow.set_tags({"terraminer.gate_passed": str(gate_passed).lower(), "terraminer.gate": gate_reason})
+        version, promoted, decision, champion_metrics, error = None, False, "not registered", None, None
         if register:
-            version, promoted, decision, champion_metrics = _register_and_promote(
-                client, info.model_uri, run.info.run_id, metrics, frame, evaluation.window
+            version, promoted, decision, champion_metrics, error = _register_and_promote(
+                settings, client, info.model_uri, run.info.run_id, dataset, metrics, frame, evaluation.window,
+                gate_passed, gate_reason,
             )
         mlflow.set_tags({
             "terraminer.dataset": dataset, "terraminer.decision": decision,
@@ -252,40 +301,79 @@ def train(
             "terraminer.champion_metrics": json.dumps(champion_metrics),
         })
         log(decision)
+        if error is not None:
+            from core.errors import TerraMinerError
+
+            raise TerraMinerError(decision) from error
         return TrainResult(dataset, run.info.run_id, version, promoted, decision, metrics, champion_metrics,
-                           window, evaluation.n_train)
+                           window, evaluation.n_train, gate_passed)
 
 
-def _register_and_promote(client, model_uri: str, run_id: str, metrics: dict, frame, window: Window):
+def _model_code(folder: Path) -> str:
+    """A package ``ml`` holding only the model's module (numpy, pandas, scikit-learn imports): logged
+    as the model's ``code_paths`` so it loads without this repository."""
+    import ml.model
+
+    package = folder / "ml"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "model.py").write_text(Path(ml.model.__file__).read_text())
+    return str(package)
+
+
+def _requirements() -> list[str]:
+    """Pinned requirements of the logged model (what a fresh environment installs to load it)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("scikit-learn", "pandas", "numpy", "scipy", "skops")]
+
+
+def _register_and_promote(settings, client, model_uri: str, run_id: str, dataset: str, metrics: dict, frame,
+                          window: Window, gate_passed: bool, gate_reason: str):
+    """Register the run's model as ``dataset``'s challenger, then promote it to champion only after
+    the gate passed and it beat that market's champion on the same window. Returns
+    ``(version, promoted, decision, champion_metrics, error)``."""
     import mlflow
 
     from ml import tracking
 
     registered = mlflow.register_model(model_uri, tracking.MODEL_NAME)
     version = str(registered.version)
-    champion = tracking.champion_version(client)
-    champion_metrics = None
-    if champion is None:
-        promoted, decision = True, f"version {version} is the first model: champion"
-    else:
-        champion_model = mlflow.sklearn.load_model(f"models:/{tracking.MODEL_NAME}@{tracking.CHAMPION}")
-        champion_metrics = rescore(champion_model, frame, window)
-        if champion_metrics is None:
-            promoted = True
-            decision = f"champion v{champion.version} cannot score this window's features: v{version} promoted"
-        elif metrics["mdape"] < champion_metrics["mdape"] - 1e-9:
-            promoted = True
-            decision = (f"v{version} MdAPE {metrics['mdape']:.4f} beats champion v{champion.version} "
-                        f"{champion_metrics['mdape']:.4f} on the same window: promoted")
-        else:
-            promoted = False
-            decision = (f"v{version} MdAPE {metrics['mdape']:.4f} does not beat champion v{champion.version} "
-                        f"{champion_metrics['mdape']:.4f} on the same window: champion unchanged")
-    if promoted:
-        client.set_registered_model_alias(tracking.MODEL_NAME, tracking.CHAMPION, version)
-    client.set_model_version_tag(tracking.MODEL_NAME, version, "decision", decision)
+    stored = client.get_model_version(tracking.MODEL_NAME, version)
+    client.set_model_version_tag(tracking.MODEL_NAME, version, tracking.DIGEST_TAG, tracking.version_digest(stored))
+    client.set_model_version_tag(tracking.MODEL_NAME, version, tracking.MARKET_TAG, dataset)
     client.set_model_version_tag(tracking.MODEL_NAME, version, "run_id", run_id)
-    return version, promoted, decision, champion_metrics
+    default_market = getattr(settings, "avm_dataset", None)
+    for name in tracking.aliases_for(tracking.CHALLENGER, dataset, default_market):
+        client.set_registered_model_alias(tracking.MODEL_NAME, name, version)
+    champion = tracking.champion_version(client, dataset)
+    champion_metrics, error, promoted = None, None, False
+    if not gate_passed:
+        decision = f"v{version} failed the quality gate ({gate_reason}): not promoted"
+    elif champion is None:
+        promoted, decision = True, f"version {version} is the first {dataset} model to pass the gate: champion"
+    else:
+        try:
+            champion_model = tracking.load_verified(client, champion)
+            champion_metrics = rescore(champion_model, frame, window)
+        except Exception as exc:  # noqa: BLE001 - reported below, never a reason to promote
+            error = exc
+            decision = (f"{dataset} champion v{champion.version} failed to score this window "
+                        f"({type(exc).__name__}: {exc}): v{version} not promoted")
+        else:
+            if metrics["mdape"] < champion_metrics["mdape"] - 1e-9:
+                promoted = True
+                decision = (f"v{version} MdAPE {metrics['mdape']:.4f} beats {dataset} champion v{champion.version} "
+                            f"{champion_metrics['mdape']:.4f} on the same window: promoted")
+            else:
+                decision = (f"v{version} MdAPE {metrics['mdape']:.4f} does not beat {dataset} champion "
+                            f"v{champion.version} {champion_metrics['mdape']:.4f} on the same window: "
+                            "champion unchanged")
+    if promoted:
+        for name in tracking.aliases_for(tracking.CHAMPION, dataset, default_market):
+            client.set_registered_model_alias(tracking.MODEL_NAME, name, version)
+    client.set_model_version_tag(tracking.MODEL_NAME, version, "decision", decision)
+    return version, promoted, decision, champion_metrics, error
 
 
 def _metric_name(value) -> str:

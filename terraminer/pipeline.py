@@ -94,14 +94,19 @@ def train(settings: Settings, dataset: str, *, test_start=None, register: bool =
                        experiment=experiment, log=log)
 
 
-def score(settings: Settings, dataset: str, *, log: Log = _quiet) -> dict:
-    """Value every property of ``dataset`` with the champion into ``ml.property_valuations``."""
+def score(settings: Settings, dataset: str | None = None, *, log: Log = _quiet) -> dict:
+    """Value every property of ``dataset`` (None: of every market that has a champion) with that
+    market's own champion into ``ml.property_valuations``."""
     from ml.score import score as score_properties
+    from ml.score import score_all
     from terraminer.roles import ML
 
     settings = settings.as_role(ML)
     with connect(settings) as conn:
-        result = score_properties(settings, conn, dataset=dataset, log=log)
+        if dataset:
+            result = score_properties(settings, conn, dataset=dataset, log=log)
+        else:
+            result = score_all(settings, conn, log=log)
         conn.commit()
     return result
 

@@ -13,17 +13,15 @@ process memory when Redis is down).
 
 from __future__ import annotations
 
-import hmac
 import os
 import secrets
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-from api.security import ApiKey, hash_key
+from api.security import ApiKey, hash_key, key_id_of
 
 COOKIE = "tm_session"
 SESSION_MAX_AGE_S = 8 * 3600
@@ -78,26 +76,13 @@ def read_session(settings, value: str | None) -> tuple[str, str] | None:
 def key_from_session(ctx, key_id: str, digest: str) -> ApiKey | None:
     """The session's key if it is still active (the API's key store: hashed lookup, constant-time
     comparison, revocation within its TTL)."""
-    store = ctx.keys
-    hit = store._cache.get(digest)
-    now = time.monotonic()
-    if hit is None or hit[0] < now:
-        hit = (now + store.ttl, store._lookup(key_id, digest))
-        store._cache[digest] = hit
-    found = hit[1]
-    if found is None or not hmac.compare_digest(found.key_id, key_id):
-        return None
-    if found.expires_at is not None and found.expires_at <= datetime.now(UTC):
-        return None
-    return found
+    return ctx.keys.verify_digest(key_id, digest)
 
 
 def key_session(key: str) -> tuple[str, str] | None:
     """``(key_id, digest)`` of a key typed into the login form (None: not a key's shape)."""
-    from api.security import _KEY_RE
-
-    match = _KEY_RE.match(key.strip())
-    return (match.group(1), hash_key(key.strip())) if match else None
+    key_id = key_id_of(key)
+    return (key_id, hash_key(key.strip())) if key_id else None
 
 
 def login_token(settings, key: str) -> str:

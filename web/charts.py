@@ -74,7 +74,9 @@ def scatter(title: str, groups: dict[str, tuple[list, list, list]], x_title: str
     return _render(fig, title, y_title, " ".join(parts), points)
 
 
-def bars(title: str, labels: list[str], series: dict[str, list], y_title: str = "", note: str = "") -> Chart:
+def bars(title: str, labels: list[str], series: dict[str, list], y_title: str = "", note: str = "",
+         summary: str = "") -> Chart:
+    """Grouped bars, one trace per series name; ``summary`` replaces the generated text summary."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -84,7 +86,7 @@ def bars(title: str, labels: list[str], series: dict[str, list], y_title: str = 
         points += sum(1 for y in ys if y is not None)
         parts.append(f"{name}: " + ", ".join(f"{lab} {_fmt(y)}" for lab, y in zip(labels, ys, strict=True)) + ".")
     fig.update_layout(barmode="group")
-    return _render(fig, title, y_title, " ".join(parts), points, note)
+    return _render(fig, title, y_title, summary or " ".join(parts), points, note)
 
 
 def _render(fig, title: str, y_title: str, summary: str, points: int, note: str = "") -> Chart:

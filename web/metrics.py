@@ -1,7 +1,7 @@
 """Metric definitions for the pages, from the semantic layer (dbt_project/models/semantic/): the
 page titles, captions and table headers of a metric are its label and description there, so a
 metric is described in one place. Read from dbt's ``target/semantic_manifest.json`` when a parse
-wrote one, else from the YAML it is built from."""
+wrote one, over the YAML it is built from (which fills in metrics a stale manifest lacks)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ def definitions() -> dict[str, dict]:
             metrics = json.loads(manifest.read_text()).get("metrics", [])
         except ValueError:
             metrics = []
-    if not metrics:
-        metrics = (yaml.safe_load((project_dir() / SOURCE).read_text()) or {}).get("metrics", [])
+    # the YAML underneath: a manifest older than the checkout (no parse since) still lacks new metrics
+    source = (yaml.safe_load((project_dir() / SOURCE).read_text()) or {}).get("metrics", [])
     return {m["name"]: {"name": m["name"], "label": m.get("label") or m["name"].replace("_", " "),
                         "description": (m.get("description") or "").strip(), "type": m.get("type")}
-            for m in metrics}
+            for m in [*source, *metrics]}
 
 
 def label(name: str) -> str:

@@ -1,5 +1,5 @@
-"""The few reads the pages need that the API has no endpoint for (regions at a glance, AVM quality,
-data health, a key's subscriptions). They run through the API's :class:`DataService` (its pool as
+"""The few reads the pages need that the API has no endpoint for (regions at a glance, AVM quality
+overall and by price band, data health, a key's subscriptions). They run through the API's :class:`DataService` (its pool as
 the read-only ``terraminer_api`` role, its statement count, its Redis cache keyed by data version);
 everything else the pages show comes from the service's own methods.
 
@@ -33,6 +33,13 @@ select model_name, model_version, region_id, valuations_count, properties_count,
        mdape, ppe10, ppe20, interval_coverage
 from marts.mart_avm_performance
 order by model_version::int, region_id
+"""
+
+AVM_PERFORMANCE_BY_PRICE_BAND = """
+select model_name, model_version, region_id, price_band, price_band_order, price_band_lower, price_band_upper,
+       valuations_count, evaluated_count, mdape, ppe10, ppe20, interval_coverage
+from marts.mart_avm_performance_by_price_band
+order by model_version::int, region_id, price_band_order
 """
 
 LOADS = """
@@ -73,6 +80,10 @@ def region_ids(service) -> list[str]:
 
 def avm_performance(service) -> list[dict]:
     return service.cached("web:avm", None, lambda: service._rows(AVM_PERFORMANCE))
+
+
+def avm_performance_by_price_band(service) -> list[dict]:
+    return service.cached("web:avm-bands", None, lambda: service._rows(AVM_PERFORMANCE_BY_PRICE_BAND))
 
 
 def data_health(service) -> dict:

@@ -323,32 +323,78 @@ async def estimate(request: Request):
     return render(request, "estimate.html", key, form=form, result=result, errors={})
 
 
+def _version_order(version) -> int:
+    return int(version) if str(version).isdigit() else 0
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 @router.get("/model")
 async def model(request: Request):
     key = await page_key(request, "valuations")
-    rows = await run_in_threadpool(reads.avm_performance, _ctx(request).service)
-    versions = sorted({r["model_version"] for r in rows}, key=lambda v: int(v) if str(v).isdigit() else 0)
-    champion = versions[-1] if versions else None
-    latest = [r for r in rows if r["model_version"] == champion]
+    service = _ctx(request).service
+
+    def load():
+        return reads.avm_performance(service), reads.avm_performance_by_price_band(service)
+
+    rows, band_rows = await run_in_threadpool(load)
+    # each region's current model: the latest version that valued it (batch scoring values every
+    # market with its own champion, so versions differ between markets)
+    current: dict[str, str] = {}
+    for r in rows:
+        if r["region_id"] not in current or _version_order(r["model_version"]) > _version_order(current[r["region_id"]]):
+            current[r["region_id"]] = r["model_version"]
+    versions = sorted(set(current.values()), key=_version_order)
+    champion = versions[-1] if len(versions) == 1 else None
+    which = f"version {champion}" if champion else "each region's latest version"
+    latest = [r for r in rows if current.get(r["region_id"]) == r["model_version"]]
+    bands = sorted((r for r in band_rows if current.get(r["region_id"]) == r["model_version"]),
+                   key=lambda r: (r["region_id"], r["price_band_order"]))
     labels = [r["region_id"] for r in latest]
     chart_list = []
+    m = metrics.label
     if latest:
-        m = metrics.label
-        chart_list.append(charts.bars(f"{m('avm_mdape')} by region (model version {champion})", labels,
+        chart_list.append(charts.bars(f"{m('avm_mdape')} by region ({which})", labels,
                                       {m("avm_mdape"): [r["mdape"] for r in latest]}, "median abs. % error",
                                       note=metrics.description("avm_mdape")))
-        chart_list.append(charts.bars(f"{m('avm_ppe10')} and {m('avm_interval_coverage')} by region "
-                                      f"(version {champion})", labels,
+        chart_list.append(charts.bars(f"{m('avm_ppe10')} and {m('avm_interval_coverage')} by region ({which})", labels,
                                       {m("avm_ppe10"): [r["ppe10"] for r in latest],
                                        m("avm_interval_coverage"): [r["interval_coverage"] for r in latest]}, "share",
                                       note=f"{metrics.description('avm_ppe10')} "
                                            f"{metrics.description('avm_interval_coverage')}"))
+    if bands:
+        band_names = [name for _, name in sorted({(r["price_band_order"], r["price_band"]) for r in bands})]
+        band_regions = sorted({r["region_id"] for r in bands})
+        cell = {(r["region_id"], r["price_band"]): r for r in bands}
+
+        def by_band(column: str) -> dict[str, list]:
+            return {region: [cell.get((region, band), {}).get(column) for band in band_names]
+                    for region in band_regions}
+
+        def band_summary(column: str) -> str:
+            return " ".join(
+                f"{region} (version {current[region]}): "
+                + ", ".join(f"{band} {_pct(cell[(region, band)][column])} (n {cell[(region, band)]['evaluated_count']})"
+                            for band in band_names if (region, band) in cell) + "."
+                for region in band_regions)
+
+        chart_list.append(charts.bars(
+            f"{m('avm_price_band_mdape')} of the estimate ({which})", band_names, by_band("mdape"),
+            "median abs. % error", note=metrics.description("avm_price_band_mdape"), summary=band_summary("mdape")))
+        chart_list.append(charts.bars(
+            f"{m('avm_price_band_interval_coverage')} of the estimate ({which})", band_names,
+            by_band("interval_coverage"), "share", note=metrics.description("avm_price_band_interval_coverage"),
+            summary=band_summary("interval_coverage")))
+    if latest:
         regions = sorted({r["region_id"] for r in rows})
         chart_list.append(charts.line(f"{m('avm_mdape')} per model version (the champion's history)", {
             region: ([f"v{r['model_version']}" for r in rows if r["region_id"] == region],
                      [r["mdape"] for r in rows if r["region_id"] == region]) for region in regions},
             "median abs. % error"))
-    return render(request, "model.html", key, rows=rows, champion=champion, charts=chart_list)
+    return render(request, "model.html", key, rows=rows, bands=bands, champion=champion, current=current,
+                  charts=chart_list)
 
 
 @router.get("/data")

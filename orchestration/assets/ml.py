@@ -13,7 +13,8 @@ FEATURES_PROPERTIES = dg.AssetKey(["features", "feat_avm_properties"])
 
 class AvmConfig(dg.Config):
     dataset: str = ""
-    """source_system to train on; empty = TERRAMINER_AVM_DATASET (default synthetic)."""
+    """source_system to train on; empty = TERRAMINER_AVM_DATASET (default synthetic). Scoring with
+    an empty dataset values every market that has a champion, each with its own."""
     max_mdape: float = 0.25
     """Quality gate: the challenger's test MdAPE must not exceed this."""
     min_coverage: float = 0.65
@@ -32,19 +33,23 @@ def _dataset(config: AvmConfig) -> str:
     deps=[FEATURES_SALES],
     group_name="ml",
     kinds={"scikit-learn", "mlflow"},
-    description="Trains the AVM on feat_avm_sales (time-based test window), logs it to MLflow, registers a "
-                "version of terraminer_avm and moves the 'champion' alias only if it beats the champion.",
+    description="Trains the AVM on one market's feat_avm_sales (time-based test window), logs it to MLflow, "
+                "registers a version of terraminer_avm as that market's challenger and moves the market's "
+                "champion alias only if it passes the quality gate and beats that champion.",
     check_specs=[dg.AssetCheckSpec("quality_gate", asset=AVM_MODEL, blocking=True,
                                    description="test MdAPE and interval coverage within the configured bounds")],
 )
 def avm_model(context: dg.AssetExecutionContext, config: AvmConfig, warehouse: WarehouseResource):
     from ml.features import load_sales
-    from ml.train import train
+    from ml.train import QualityGate, train
 
     dataset = _dataset(config)
     with warehouse.connect() as conn:
         frame = load_sales(conn, dataset)
-    result = train(warehouse.settings(), frame, dataset=dataset, run_key=context.run_id, log=context.log.info)
+    gate = QualityGate(max_mdape=config.max_mdape, min_coverage=config.min_coverage, max_coverage=config.max_coverage)
+    # the gate is checked inside train() before any alias moves; the asset check reports it
+    result = train(warehouse.settings(), frame, dataset=dataset, run_key=context.run_id, gate=gate,
+                   log=context.log.info)
     metrics = result.metrics
     yield dg.MaterializeResult(
         asset_key=AVM_MODEL,
@@ -63,9 +68,8 @@ def avm_model(context: dg.AssetExecutionContext, config: AvmConfig, warehouse: W
             "test_start": result.window.get("test_start", ""),
         },
     )
-    passed = metrics["mdape"] <= config.max_mdape and config.min_coverage <= metrics["coverage80"] <= config.max_coverage
     yield dg.AssetCheckResult(
-        asset_key=AVM_MODEL, check_name="quality_gate", passed=bool(passed),
+        asset_key=AVM_MODEL, check_name="quality_gate", passed=bool(result.gate_passed),
         metadata={"mdape": float(metrics["mdape"]), "max_mdape": config.max_mdape,
                   "coverage80": float(metrics["coverage80"]),
                   "coverage_bounds": f"[{config.min_coverage}, {config.max_coverage}]"},
@@ -77,13 +81,17 @@ def avm_model(context: dg.AssetExecutionContext, config: AvmConfig, warehouse: W
     deps=[AVM_MODEL, FEATURES_PROPERTIES],
     group_name="ml",
     kinds={"scikit-learn", "postgres"},
-    description="The champion model values every property of feat_avm_properties into ml.property_valuations.",
+    description="Each market's champion values that market's properties of feat_avm_properties into "
+                "ml.property_valuations.",
 )
 def property_valuations(context: dg.AssetExecutionContext, config: AvmConfig, warehouse: WarehouseResource):
-    from ml.score import score
+    from ml.score import score, score_all
 
     with warehouse.connect() as conn:
-        result = score(warehouse.settings(), conn, dataset=_dataset(config), log=context.log.info)
+        if config.dataset:
+            result = score(warehouse.settings(), conn, dataset=config.dataset, log=context.log.info)
+        else:
+            result = score_all(warehouse.settings(), conn, log=context.log.info)
         conn.commit()
     return dg.MaterializeResult(metadata={
         "rows": result["rows"], "model_version": result["model_version"] or "",

@@ -57,6 +57,26 @@ def test_keys_are_stored_hashed_and_revoked_or_expired_keys_fail(api_app, api_se
     problem_of(api_app.get("/v1/indices/R01", headers=bearer(expiring)), 401)
 
 
+def test_the_key_store_verifies_an_id_and_digest_as_a_web_session_holds_them(api_app, api_settings):
+    """KeyStore.verify_digest: the public check web/auth.py makes (id + SHA-256, never the key)."""
+    from api.security import KeyStore, create_key, hash_key, key_id_of, revoke_key
+
+    with as_api(api_settings) as conn:
+        key = create_key(conn, "digest-only", ["markets"])
+    assert key_id_of(key) == key.split("_")[1] and key_id_of("tm_nothex!_" + "a" * 43) is None
+    store = KeyStore(api_app.ctx.pool, ttl=60.0)
+    key_id, digest = key_id_of(key), hash_key(key)
+    found = store.verify_digest(key_id, digest)
+    assert found is not None and found.name == "digest-only" and found == store.verify(key)
+    assert store.verify_digest("00000000", digest) is None  # the digest of another id's key
+    assert store.verify_digest(key_id, hash_key(key + "x")) is None
+    with as_api(api_settings) as conn:
+        revoke_key(conn, "digest-only")
+    assert store.verify_digest(key_id, digest) is not None  # still cached within the TTL
+    store.forget()
+    assert store.verify_digest(key_id, digest) is None
+
+
 def test_api_key_cli_prints_the_key_once_lists_and_revokes(api_app, api_settings):
     env = dict(os.environ, TERRAMINER_ENV="ci", TERRAMINER_HOME=str(api_settings.home_dir),
                TERRAMINER_DATABASE=api_settings.database)

@@ -229,6 +229,11 @@ def test_the_whole_graph_materializes(first_run, pipeline_env, defs):
     assert properties > 0
     assert _scalar(pipeline_env, "select count(*) from ml.property_valuations") == properties
     assert _scalar(pipeline_env, "select count(*) from marts.mart_property_valuations") == properties
+    # every valuation falls in one price band: the band mart adds up to the per-region mart
+    assert _scalar(pipeline_env, "select sum(valuations_count) from marts.mart_avm_performance_by_price_band") \
+        == _scalar(pipeline_env, "select sum(valuations_count) from marts.mart_avm_performance") == properties
+    assert _scalar(pipeline_env, "select count(*) from marts.mart_avm_performance_by_price_band "
+                                 "where price_band = 'no band'") == 0
 
 
 def test_no_generated_secret_is_printed_logged_or_sent(first_run, pipeline_env, instance):

@@ -33,7 +33,7 @@ from tests.api.conftest import MARTS, _insert, bearer, seed
 from tests.e2e.test_ui import CHROMIUM, OUTPUT, _get, _port
 
 XDIST_WEIGHT = 40
-WEB_MARTS = (*MARTS, "mart_avm_performance")
+WEB_MARTS = (*MARTS, "mart_avm_performance", "mart_avm_performance_by_price_band")
 
 
 def _contracts() -> dict[str, list[tuple[str, str]]]:
@@ -54,6 +54,17 @@ def _seed_more(conn: psycopg.Connection) -> None:
                          "mdape": base + 0.01 * k, "ppe10": 0.6 - 0.05 * k, "ppe20": 0.85,
                          "interval_coverage": 0.78 + 0.01 * k})
     _insert(conn, "mart_avm_performance", perf)
+    bands = []
+    for version in ("1", "2", "3"):
+        for k, region in enumerate(("R01", "R02", "R03")):
+            for order, band, lower, upper in ((3, "500k-750k", 500000, 750000), (1, "under 250k", 0, 250000),
+                                              (2, "250k-500k", 250000, 500000)):
+                bands.append({"model_name": "terraminer_avm", "model_version": version, "region_id": region,
+                              "price_band": band, "price_band_order": order, "price_band_lower": lower,
+                              "price_band_upper": upper, "valuations_count": 10 + order, "evaluated_count": 5 + order,
+                              "mdape": 0.05 + 0.02 * order + 0.01 * k - 0.01 * int(version), "ppe10": 0.7 - 0.1 * order,
+                              "ppe20": 0.9, "interval_coverage": 0.75 + 0.02 * order})
+    _insert(conn, "mart_avm_performance_by_price_band", bands)
     conn.execute("update marts.mart_market_monthly set new_listings_count = sales_count + 5, "
                  "sold_listings_count = sales_count, active_listings_count = 2 * sales_count + 10, "
                  "median_days_on_market = 20 + extract(month from activity_month)::int, "
@@ -213,7 +224,7 @@ def test_the_one_time_login_link_works_once_and_a_revoked_key_ends_the_session(w
     _login(web_client, key)
     with psycopg.connect(**web_settings.warehouse.conninfo(user=web_settings.api_pg_user), autocommit=True) as conn:
         revoke_key(conn, "web-once")
-    web_client.ctx.keys._cache.clear()  # the key store's TTL, skipped
+    web_client.ctx.keys.forget()  # the key store's TTL, skipped
     assert web_client.get("/app/").status_code == 303
     web_client.cookies.clear()
 
@@ -265,7 +276,7 @@ BROWSER_PAGES = [
     ("search", "/app/properties?region_id=R02", ["Properties", "syn:PR02"], 0, 10),
     ("property", "/app/properties/syn:PR010004", ["Valuation", "80 % interval", "Comparable sales"], 2, 3),
     ("estimate", "/app/estimate", ["Live estimate", "Living area"], 0, 0),
-    ("model", "/app/model", ["AVM quality", "MdAPE"], 3, 9),
+    ("model", "/app/model", ["AVM quality", "MdAPE", "by price band", "250k-500k"], 5, 18),
     ("data", "/app/data", ["Data health", "refused", "header mismatch", "Last dbt build"], 2, 3),
     ("alerts", "/app/alerts", ["Alerts", "alert 0 in R01", "No subscriptions"], 1, 10),
 ]
@@ -439,6 +450,59 @@ def test_pages_describe_metrics_with_the_semantic_layers_definitions(web_client,
     market, model = web_client.get("/app/markets/R01").text, web_client.get("/app/model").text
     for name in ("median_sale_price", "sales_count", "months_of_supply", "index_value"):
         assert escape(metrics.label(name)) in market and escape(metrics.description(name)) in market, name
-    for name in ("avm_mdape", "avm_ppe10", "avm_interval_coverage"):
+    for name in ("avm_mdape", "avm_ppe10", "avm_interval_coverage", "avm_price_band_mdape",
+                 "avm_price_band_interval_coverage"):
         assert escape(metrics.label(name)) in model and escape(metrics.description(name)) in model, name
     web_client.cookies.clear()
+
+
+def test_the_model_page_shows_error_by_price_band(web_client, web_keys):
+    """/app/model: the champion's MdAPE and coverage per price band of the estimate (bands in their
+    order, not by name), as a chart with a text summary and as a table (issue 18)."""
+    import re
+
+    _login(web_client, web_keys["valuations"])
+    page = web_client.get("/app/model")
+    assert page.status_code == 200
+    text = page.text
+    table = text[text.index('id="price-bands"'):]
+    table = table[:table.index("</table>")]
+    bands = re.findall(r'data-region="(R0\d)" data-band="([^"]+)"', table)
+    assert bands == [(region, band) for region in ("R01", "R02", "R03")
+                     for band in ("under 250k", "250k-500k", "500k-750k")]
+    assert ">3<" in table and ">2<" not in table  # the champion's rows only (version 3)
+    assert "AVM MdAPE by price band of the estimate (version 3)" in text
+    # the screen-reader summary names each band with its error and sample size
+    assert "R01 (version 3): under 250k 4.0% (n 6), 250k-500k 6.0% (n 7), 500k-750k 8.0% (n 8)." in text
+    web_client.cookies.clear()
+
+
+def test_the_model_page_shows_each_markets_own_champion(web_client, web_settings, web_keys):
+    """Champions are per market (issue 20): a region valued only by version 4 shows version 4, the
+    others keep version 3, and the page says so instead of naming one champion."""
+    from html import unescape
+
+    with psycopg.connect(**web_settings.warehouse.conninfo(), autocommit=True) as conn:
+        _insert(conn, "mart_avm_performance", [{
+            "model_name": "terraminer_avm", "model_version": "4", "region_id": "R09", "valuations_count": 5,
+            "properties_count": 5, "evaluated_count": 3, "mdape": 0.2, "ppe10": 0.3, "ppe20": 0.5,
+            "interval_coverage": 0.7}])
+        _insert(conn, "mart_avm_performance_by_price_band", [{
+            "model_name": "terraminer_avm", "model_version": "4", "region_id": "R09", "price_band": "2m and over",
+            "price_band_order": 6, "price_band_lower": 2000000, "price_band_upper": None, "valuations_count": 5,
+            "evaluated_count": 3, "mdape": 0.2, "ppe10": 0.3, "ppe20": 0.5, "interval_coverage": 0.7}])
+    web_client.ctx.cache.call(lambda c: c.flushdb())
+    try:
+        _login(web_client, web_keys["valuations"])
+        text = unescape(web_client.get("/app/model").text)
+        assert "Champion: R01 version 3, R02 version 3, R03 version 3, R09 version 4." in text
+        assert "by price band of the estimate (each region's latest version)" in text
+        assert "R09 (version 4): 2m and over 20.0% (n 3)." in text
+        assert 'data-region="R09" data-band="2m and over"' in text
+        assert "R01 (version 3): under 250k 4.0% (n 6)" in text
+    finally:
+        with psycopg.connect(**web_settings.warehouse.conninfo(), autocommit=True) as conn:
+            for table in ("mart_avm_performance", "mart_avm_performance_by_price_band"):
+                conn.execute(f"delete from marts.{table} where model_version = '4'")
+        web_client.ctx.cache.call(lambda c: c.flushdb())
+        web_client.cookies.clear()

@@ -153,10 +153,11 @@ def test_mlflow_serves_the_champion(mlflow_settings, sales, monkeypatch):
                     output = server.stdout.read().decode(errors="replace") if server.stdout else ""
                     pytest.fail(f"mlflow models serve did not answer:\n{output[-2000:]}")
                 time.sleep(1)
-        predictions = np.asarray(body["predictions"], dtype=float)
-        assert predictions.shape == (3,)
+        answer = pd.DataFrame(body["predictions"])
+        assert list(answer.columns) == ["estimate", "lower", "upper"] and len(answer) == 3
+        assert (answer["lower"] < answer["estimate"]).all() and (answer["estimate"] < answer["upper"]).all()
         true = rows.merge(sales[["sale_id", "true_value"]], on="sale_id")["true_value"].to_numpy()
-        assert np.all(np.abs(predictions - true) / true < 0.35)
+        assert np.all(np.abs(answer["estimate"].to_numpy() - true) / true < 0.35)
     finally:
         server.terminate()
         server.wait(timeout=30)

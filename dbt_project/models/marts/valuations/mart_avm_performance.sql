@@ -1,78 +1,21 @@
 {#- AVM accuracy per model version and region. Every valuation counts in valuations_count; a
     valuation is evaluated against the property's first arm's-length, non-outlier sale after its
-    valuation date (a true out-of-sample check): n evaluated, MdAPE (median absolute percentage
-    error), PPE10 / PPE20 (share within 10 % / 20 %) and interval coverage (share of sale prices
-    inside [lower, upper]). -#}
+    valuation date (int_valuations_evaluated: a true out-of-sample check): n evaluated, MdAPE
+    (median absolute percentage error), PPE10 / PPE20 (share within 10 % / 20 %) and interval
+    coverage (share of sale prices inside [lower, upper]). The same figures per price band:
+    mart_avm_performance_by_price_band. -#}
 with
 
 valuations as (
 
-    select * from {{ ref('stg_ml__property_valuations') }}
-
-),
-
-properties as (
-
-    select * from {{ ref('dim_properties') }}
-
-),
-
-sales as (
-
-    select * from {{ ref('fct_sales') }}
-    where is_arms_length and not is_outlier and sale_price > 0
-
-),
-
-valued as (
-
-    select
-        valuations.model_name,
-        valuations.model_version,
-        coalesce(properties.region_id, 'UNKNOWN') as region_id,
-        valuations.property_id,
-        valuations.valuation_date,
-        valuations.estimate,
-        valuations.estimate_lower,
-        valuations.estimate_upper
-    from valuations
-    left join properties
-        on valuations.property_id = properties.property_id
-
-),
-
-later_sales as (
-
-    select
-        valued.model_name,
-        valued.model_version,
-        valued.region_id,
-        valued.estimate,
-        valued.estimate_lower,
-        valued.estimate_upper,
-        sales.sale_price,
-        row_number() over (
-            partition by valued.model_version, valued.property_id, valued.valuation_date
-            order by sales.sale_date, sales.sale_id
-        ) as sale_order
-    from valued
-    inner join sales
-        on
-            valued.property_id = sales.property_id
-            and valued.valuation_date < sales.sale_date
+    select * from {{ ref('int_valuations_evaluated') }}
 
 ),
 
 evaluated as (
 
-    select
-        model_name,
-        model_version,
-        region_id,
-        abs(estimate - sale_price) / sale_price as absolute_pct_error,
-        case when sale_price between estimate_lower and estimate_upper then 1 else 0 end as is_covered
-    from later_sales
-    where sale_order = 1
+    select * from valuations
+    where absolute_pct_error is not null
 
 ),
 
@@ -84,7 +27,7 @@ volumes as (
         region_id,
         count(*) as valuations_count,
         count(distinct property_id) as properties_count
-    from valued
+    from valuations
     group by model_name, model_version, region_id
 
 ),
