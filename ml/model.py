@@ -10,6 +10,16 @@ on day d adds the exponentially weighted (half-life 14 days) mean log residual o
 every sale with a known price dated strictly before d, per region shrunk toward all regions,
 minus the mean in-sample residual (``center``). Only earlier days are used: leak-free.
 
+Stage 3 — comparable sales (``comps_neighbors`` > 0, rows with coordinates): the estimate adds a
+distance-weighted mean, shrunk toward 0 (``comps_shrink`` sales' worth), of the residuals of the
+``comps_neighbors`` nearest sales with a known price dated strictly before the valuation day, net
+of the drift index of their day. Training sales contribute out-of-fold residuals (``comps_folds``
+folds, first seed), so the trees' in-sample fit does not hide them; sales known later (earlier test
+sales, ``known``) their residuals. A property's own earlier sale is among its neighbours: the
+repeat-sales signal. Leak-free like stage 2.
+
+``per_sqft``: the boosters learn ln(price / living area) and the log area is added back.
+
 Intervals — split-conformal on the log scale: quantiles of the out-of-sample log residuals on a
 time-based calibration slice (set by the training procedure, ``ml.train``).
 
@@ -50,6 +60,11 @@ class AVMModel(RegressorMixin, BaseEstimator):
         drift_half_life_days: float = 14.0,
         drift_clip: float = 0.5,
         use_time: bool = True,
+        comps_neighbors: int = 0,
+        comps_scale_km: float = 1.0,
+        comps_shrink: float = 2.0,
+        comps_folds: int = 5,
+        per_sqft: bool = False,
     ):
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
@@ -65,6 +80,11 @@ class AVMModel(RegressorMixin, BaseEstimator):
         self.drift_half_life_days = drift_half_life_days
         self.drift_clip = drift_clip
         self.use_time = use_time
+        self.comps_neighbors = comps_neighbors
+        self.comps_scale_km = comps_scale_km
+        self.comps_shrink = comps_shrink
+        self.comps_folds = comps_folds
+        self.per_sqft = per_sqft
 
     # ------------------------------------------------------------------ design matrix
     def _design(self, frame: pd.DataFrame, days: np.ndarray | None = None) -> pd.DataFrame:
@@ -114,7 +134,11 @@ class AVMModel(RegressorMixin, BaseEstimator):
         dates = _days(sale_date) if sale_date is not None else np.zeros(len(frame), dtype=np.int64)
         design = self._design(frame, dates)
         target = np.log(np.asarray(y, dtype=float))
-        self.boosters_ = [b.fit(design, target) for b in self._boosters()]
+        # per_sqft: the boosters learn ln(price / living area) (the median area stands in where it
+        # is unknown); predictions add the log area back
+        self.log_sqft_fill_ = (float(np.nanmedian(design["log_living_sqft"]))
+                               if self.per_sqft and "log_living_sqft" in design else None)
+        self.boosters_ = [b.fit(design, target - self._offset(design)) for b in self._boosters()]
         self.feature_names_ = list(design.columns)
         self.n_features_in_ = len(self.feature_names_)
         residuals = np.clip(target - self._stage1(design), -self.drift_clip, self.drift_clip)
@@ -124,7 +148,72 @@ class AVMModel(RegressorMixin, BaseEstimator):
                          "group": self._groups(frame).astype(str),
                          "residual": np.asarray(residuals, dtype="float64")}
         self.residual_low_, self.residual_high_ = math.log(0.8), math.log(1.25)  # set by calibration
+        if self._uses_comps(frame):
+            # Stage 3 starts from out-of-fold residuals: in-sample ones are shrunk toward zero by the
+            # trees that saw them; minus the drift index of their own day (prior sales only).
+            oof = self._out_of_fold(design, target)
+            drift = self.drift(self.history_["day"], self.history_["group"])
+            self.history_["lat"], self.history_["lon"] = self._coordinates(frame)
+            self.history_["comps_residual"] = np.clip(target - oof - drift, -self.drift_clip, self.drift_clip)
         return self
+
+    # ------------------------------------------------------------------ stage 3: comparable sales
+    def _uses_comps(self, frame: pd.DataFrame) -> bool:
+        return self.comps_neighbors > 0 and "latitude" in frame and "longitude" in frame
+
+    @staticmethod
+    def _coordinates(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        lat = pd.to_numeric(frame["latitude"], errors="coerce").to_numpy(dtype="float64")
+        lon = pd.to_numeric(frame["longitude"], errors="coerce").to_numpy(dtype="float64")
+        return lat, lon
+
+    def _out_of_fold(self, design: pd.DataFrame, target: np.ndarray) -> np.ndarray:
+        """Stage-1 predictions of each training row by boosters fitted without its fold (first seed)."""
+        from sklearn.model_selection import KFold
+
+        oof = np.empty(len(target))
+        offset = np.broadcast_to(self._offset(design), target.shape)
+        folds = KFold(n_splits=max(2, self.comps_folds), shuffle=True, random_state=0)
+        for fit_rows, held_rows in folds.split(design):
+            booster = self._boosters()[0].fit(design.iloc[fit_rows], target[fit_rows] - offset[fit_rows])
+            oof[held_rows] = booster.predict(design.iloc[held_rows]) + offset[held_rows]
+        return oof
+
+    def comps(self, frame: pd.DataFrame, days: np.ndarray, history: pd.DataFrame) -> np.ndarray:
+        """Stage 3: a distance-weighted, shrunk mean of the comps residuals of the nearest sales with a
+        known price dated strictly before each valuation day (0 where there are none, or no
+        coordinates). Residuals are net of the drift index, so the market level is not counted twice;
+        a property's own earlier sale is one of its comparables (the repeat-sales signal)."""
+        out = np.zeros(len(frame))
+        if "comps_residual" not in history or not self._uses_comps(frame):
+            return out
+        history = history[np.isfinite(history["lat"]) & np.isfinite(history["lon"])
+                          & np.isfinite(history["comps_residual"])]
+        lat, lon = self._coordinates(frame)
+        ok = np.isfinite(lat) & np.isfinite(lon)
+        if history.empty or not ok.any():
+            return out
+        from scipy.spatial import cKDTree
+
+        kx = 111.32 * math.cos(math.radians(float(np.nanmedian(history["lat"]))))
+        points = np.column_stack([history["lat"].to_numpy() * 111.32, history["lon"].to_numpy() * kx])
+        hist_day = history["day"].to_numpy(dtype=np.int64)
+        hist_res = history["comps_residual"].to_numpy(dtype="float64")
+        query = np.column_stack([lat[ok] * 111.32, lon[ok] * kx])
+        k = self.comps_neighbors
+        # ask for more neighbours than needed: later-dated ones are dropped
+        ask = min(len(points), 4 * k)
+        dist, idx = cKDTree(points).query(query, k=ask)
+        dist, idx = np.atleast_2d(dist), np.atleast_2d(idx)
+        if dist.shape[0] != query.shape[0]:
+            dist, idx = dist.T, idx.T
+        earlier = hist_day[idx] < np.asarray(days, dtype=np.int64)[ok][:, None]
+        rank = np.cumsum(earlier, axis=1)
+        use = earlier & (rank <= k)
+        weight = np.where(use, 1.0 / (1.0 + (dist / self.comps_scale_km) ** 2), 0.0)
+        total = (weight * hist_res[idx]).sum(axis=1)
+        out[ok] = total / (weight.sum(axis=1) + self.comps_shrink)
+        return out
 
     def set_interval(self, low: float, high: float) -> AVMModel:
         """Log-residual quantiles of the calibration slice (split-conformal)."""
@@ -136,8 +225,13 @@ class AVMModel(RegressorMixin, BaseEstimator):
         return pd.DataFrame({key: np.asarray(value) for key, value in self.history_.items()})
 
     # ------------------------------------------------------------------ predict
+    def _offset(self, design: pd.DataFrame) -> np.ndarray | float:
+        if getattr(self, "log_sqft_fill_", None) is None:
+            return 0.0
+        return design["log_living_sqft"].fillna(self.log_sqft_fill_).to_numpy(dtype="float64")
+
     def _stage1(self, design: pd.DataFrame) -> np.ndarray:
-        return np.mean([b.predict(design) for b in self.boosters_], axis=0)
+        return np.mean([b.predict(design) for b in self.boosters_], axis=0) + self._offset(design)
 
     def base_log(self, X: pd.DataFrame, valuation_date=None) -> np.ndarray:
         """Stage 1 only (no drift correction)."""
@@ -182,16 +276,32 @@ class AVMModel(RegressorMixin, BaseEstimator):
         frame = X.reset_index(drop=True)
         days = _days(valuation_date, len(frame))
         base = self._stage1(self._design(frame, days))
-        history = self.history_frame() if known is None else pd.concat([self.history_frame(), known],
-                                                                       ignore_index=True)
-        return base + self.drift(days, self._groups(frame), history)
+        history = self.history_frame()
+        if known is not None:
+            known = known.copy()
+            combined = pd.concat([history, known[["day", "group", "residual"]]], ignore_index=True)
+            if "comps_residual" in history and "base_residual" in known:
+                drift = self.drift(known["day"].to_numpy(dtype=np.int64), known["group"].to_numpy(dtype=object),
+                                   combined)
+                known["comps_residual"] = np.clip(known["base_residual"].to_numpy() - drift, -self.drift_clip,
+                                                  self.drift_clip)
+            history = pd.concat([history, known.drop(columns=["base_residual"], errors="ignore")],
+                                ignore_index=True)
+        log_prediction = base + self.drift(days, self._groups(frame), history)
+        if "comps_residual" in history:
+            log_prediction = log_prediction + self.comps(frame, days, history)
+        return log_prediction
 
     def known_rows(self, X: pd.DataFrame, y, sale_date) -> pd.DataFrame:
         """History rows for sales with known prices (to pass as ``known`` to ``predict_at``)."""
         frame = X.reset_index(drop=True)
-        residual = np.clip(np.log(np.asarray(y, dtype=float)) - self.base_log(frame, sale_date), -self.drift_clip,
-                           self.drift_clip)
-        return pd.DataFrame({"day": _days(sale_date, len(frame)), "group": self._groups(frame), "residual": residual})
+        raw = np.log(np.asarray(y, dtype=float)) - self.base_log(frame, sale_date)
+        rows = pd.DataFrame({"day": _days(sale_date, len(frame)), "group": self._groups(frame),
+                             "residual": np.clip(raw, -self.drift_clip, self.drift_clip)})
+        if "comps_residual" in self.history_ and self._uses_comps(frame):
+            rows["lat"], rows["lon"] = self._coordinates(frame)
+            rows["base_residual"] = raw
+        return rows
 
     def predict_log(self, X: pd.DataFrame) -> np.ndarray:
         frame = X.reset_index(drop=True)

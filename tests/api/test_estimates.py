@@ -68,6 +68,11 @@ def test_a_live_estimate_is_the_champions_prediction_with_its_interval(api_app, 
     direct = pd.DataFrame([row]).drop(columns=["sale_price", "true_value"])
     expected = float(np.exp(model.predict_at(direct, direct["sale_date"].to_numpy())[0]))
     assert got["estimate"] == pytest.approx(expected, rel=1e-6)
+    # predict (what mlflow serves) gives estimate, lower, upper: the API answers the same three
+    served = model.predict(direct)
+    assert list(served.columns) == ["estimate", "lower", "upper"]
+    assert [got["estimate"], got["estimate_lower"], got["estimate_upper"]] == pytest.approx(
+        served.iloc[0].tolist(), rel=1e-6)
     health = api_app.get("/v1/health").json()
     assert health["model"] == {"status": "loaded", "model_version": "1"}
 

@@ -25,7 +25,7 @@
     Incremental by property (delete+insert on property_id): the synthetic properties
     int_assessor__properties recomputed since this model's previous run; a real feed with any
     change is recomputed whole (the pre-hook deletes it first: corrections and the UK change feed
-    can remove properties). -#}
+    can remove properties). The real markets come from var('markets') (macros/markets/markets.sql). -#}
 {%- set columns = [
     'property_id', 'source_system', 'source_property_id', 'region_id', 'submarket_id',
     'source_property_code', 'address', 'unit_number', 'city', 'postcode', 'latitude', 'longitude',
@@ -51,39 +51,6 @@ synthetic as (
 
 ),
 
-king_county as (
-
-    select
-        {{ columns | join(',\n        ') }}
-    from {{ ref('int_king_county__properties') }}
-    {%- if is_incremental() %}
-    where {{ in_values("'king_county'", whole_sources, "select 'none'") }}
-    {%- endif %}
-
-),
-
-nyc as (
-
-    select
-        {{ columns | join(',\n        ') }}
-    from {{ ref('int_nyc_dof__properties') }}
-    {%- if is_incremental() %}
-    where {{ in_values("'nyc_dof'", whole_sources, "select 'none'") }}
-    {%- endif %}
-
-),
-
-uk as (
-
-    select
-        {{ columns | join(',\n        ') }}
-    from {{ ref('int_uk_land_registry__properties') }}
-    {%- if is_incremental() %}
-    where {{ in_values("'uk_land_registry'", whole_sources, "select 'none'") }}
-    {%- endif %}
-
-),
-
 property_types as (
 
     select * from {{ ref('property_type_map') }}
@@ -94,11 +61,7 @@ unioned as (
 
     select * from synthetic
     union all
-    select * from king_county
-    union all
-    select * from nyc
-    union all
-    select * from uk
+    {{ union_markets('properties', columns, is_incremental(), whole_sources if is_incremental() else none) }}
 
 ),
 

@@ -2,9 +2,10 @@
 {#- Every sale of every source in one canonical shape, with the property's attributes as of the
     sale: one model per source (int_<source>__sales: synthetic deeds joined to the assessor roll
     valid in the sale year, King County and NYC attributes as published with the sale, UK without
-    areas), unioned and typed here. Views on purpose: fct_sales' incremental filter on loaded_at
-    is pushed through this union and the per-source views down to each raw scan (every CTE is
-    referenced once so PostgreSQL inlines it, and no window or aggregate sits on the path). -#}
+    areas), unioned and typed here. The real markets come from var('markets')
+    (macros/markets/markets.sql): a new market's model joins the union without an edit here.
+    Views on purpose: fct_sales' incremental filter on loaded_at is pushed through this union and
+    the per-source views down to each raw scan (every CTE is referenced once so PostgreSQL inlines it, and no window or aggregate sits on the path). -#}
 with
 
 synthetic as (
@@ -13,33 +14,11 @@ synthetic as (
 
 ),
 
-king_county as (
-
-    select * from {{ ref('int_king_county__sales') }}
-
-),
-
-nyc as (
-
-    select * from {{ ref('int_nyc_dof__sales') }}
-
-),
-
-uk as (
-
-    select * from {{ ref('int_uk_land_registry__sales') }}
-
-),
-
 unioned as (
 
     select * from synthetic
     union all
-    select * from king_county
-    union all
-    select * from nyc
-    union all
-    select * from uk
+    {{ union_markets('sales') }}
 
 ),
 

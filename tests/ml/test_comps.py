@@ -1,0 +1,88 @@
+"""Stage 3 of the AVM (issue 20): comparable sales. The residuals of the nearest sales with a
+known price, dated strictly before the valuation day, correct the estimate; a property's own
+earlier sale is one of them (repeat sales). Also the per-sqft target."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ml.model import AVMModel
+from ml.train import evaluate, predict_online
+from tests.ml.conftest import synthetic_sales
+
+XDIST_WEIGHT = 60
+FAST = {"seeds": (0,), "max_iter": 300, "comps_folds": 3}
+
+
+def _hot_spots(n: int = 1500, seed: int = 7) -> pd.DataFrame:
+    """Synthetic sales plus a fine-grained location premium (±20 % on a 0.1° checkerboard) that no
+    feature names: only the neighbours' prices reveal it."""
+    frame = synthetic_sales(n=n, seed=seed).drop(columns=["true_value"])
+    cell = (np.floor(frame["latitude"] / 0.1) + np.floor(frame["longitude"] / 0.1)) % 2
+    frame["sale_price"] = np.round(frame["sale_price"] * np.where(cell == 1, 1.2, 0.8), -2)
+    return frame
+
+
+def test_comparable_sales_learn_a_premium_no_feature_names():
+    frame = _hot_spots()
+    without = evaluate(frame, **FAST)
+    with_comps = evaluate(frame, comps_neighbors=12, comps_scale_km=2.0, **FAST)
+    assert with_comps.metrics["mdape"] < without.metrics["mdape"] - 0.01, (with_comps.metrics, without.metrics)
+    assert 0.65 <= with_comps.metrics["coverage80"] <= 0.95
+
+
+def test_comps_use_only_sales_dated_strictly_before_the_valuation_day():
+    """Perturbing every price from a cut day on (and the coordinates' neighbours among them) must not
+    change any prediction before that day; it must change later ones (the control)."""
+    frame = _hot_spots(n=1200, seed=11)
+    result = evaluate(frame, comps_neighbors=8, **FAST)
+    test = frame[frame["sale_date"] >= result.window.test_start].reset_index(drop=True)
+    cut = test["sale_date"].iloc[len(test) // 2]
+    before = predict_online(result.model, test)
+    shaken = test.copy()
+    later = (shaken["sale_date"] >= cut).to_numpy()
+    shaken.loc[later, "sale_price"] *= np.random.default_rng(2).uniform(0.3, 3, later.sum())
+    after = predict_online(result.model, shaken)
+    assert np.array_equal(before[~later], after[~later])
+    assert not np.array_equal(before[later], after[later])
+    # the same day is not "before": a sale's own price never reaches its estimate
+    one_day = test[test["sale_date"] == cut].copy()
+    alone = predict_online(result.model, one_day)
+    one_day["sale_price"] *= 5
+    assert np.array_equal(alone, predict_online(result.model, one_day))
+
+
+def test_a_repeat_sale_pulls_the_estimate_toward_its_earlier_price():
+    frame = _hot_spots(n=800, seed=3)
+    model = AVMModel(("living_sqft", "bedrooms", "quality_grade", "latitude", "longitude"),
+                     ("neighborhood_id", "region_id"), comps_neighbors=5, **FAST)
+    model.fit(frame, frame["sale_price"], frame["sale_date"])
+    house = frame.iloc[[-1]].copy()
+    later = house["sale_date"].iloc[0] + pd.Timedelta(days=30)
+    base = model.predict_at(house, later)
+    for factor, direction in ((1.6, 1), (0.6, -1)):
+        known = model.known_rows(house, house["sale_price"] * factor, house["sale_date"])
+        moved = model.predict_at(house, later, known=known)
+        assert direction * (moved[0] - base[0]) > 0.02
+
+
+def test_predict_returns_estimate_lower_upper_with_comps_and_per_sqft():
+    frame = synthetic_sales(n=600, seed=4).drop(columns=["true_value"])
+    model = AVMModel(("living_sqft", "bedrooms", "latitude", "longitude"), ("region_id",), comps_neighbors=5,
+                     per_sqft=True, **FAST).fit(frame, frame["sale_price"], frame["sale_date"])
+    out = model.predict(frame.head(4))
+    assert list(out.columns) == ["estimate", "lower", "upper"]
+    assert np.all(out["lower"] < out["estimate"]) and np.all(out["estimate"] < out["upper"])
+    # rows without coordinates or area still get an estimate
+    blank = frame.head(2).assign(latitude=np.nan, longitude=np.nan, living_sqft=np.nan)
+    assert np.all(np.isfinite(model.predict(blank)["estimate"]))
+
+
+def test_per_sqft_target_fits_the_planted_price_function():
+    frame = synthetic_sales(n=1500, seed=9)
+    truth = frame.pop("true_value")
+    result = evaluate(frame, per_sqft=True, **FAST)
+    test = frame["sale_date"] >= result.window.test_start
+    noise_floor = np.median(np.abs(truth[test] - frame.loc[test, "sale_price"]) / frame.loc[test, "sale_price"])
+    assert result.metrics["mdape"] < noise_floor + 0.03
