@@ -26,6 +26,8 @@ _NUMBERS: dict[str, tuple[type, float, float]] = {
     "avm_min_training_rows": (int, 0, 10**12),  # a huge value blocks training on purpose (tests)
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"test_scope": ("incremental", "full")}
+# project structure, not run parameters: a run that changed them would change the graph itself
+PROJECT_CONSTANTS = ("markets",)
 _DATES = ("feature_epoch",)
 
 

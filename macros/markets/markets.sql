@@ -8,17 +8,20 @@
     {{ return(var('markets', [])) }}
 {%- endmacro %}
 
-{#- `select <columns> from ref(int_<market>__<entity>)` for every market, joined by union all.
-    With `only_recomputed` (an incremental run), a market's rows are selected only when it is in
-    `recomputed` (changed_real_sources: none = ask the database). -#}
-{% macro union_markets(entity, columns=none, only_recomputed=false, recomputed=none) -%}
+{#- `select <columns> from <relation>` for every market's relation, joined by union all. The model
+    passes the relations (`market_relations('sales')` is built in the model from ref()s, so the
+    lineage shows each edge; no macro calls ref(): macros/README.md). With `only_recomputed` (an
+    incremental run), a market's rows are selected only when it is in `recomputed`
+    (changed_real_sources: none = ask the database).
+        relations  list of [market, relation] pairs -#}
+{% macro union_markets(relations, columns=none, only_recomputed=false, recomputed=none) -%}
     {%- set parts = [] -%}
-    {%- for market in markets() -%}
+    {%- for market, relation in relations -%}
         {%- set select_list = columns | join(',\n        ') if columns else '*' -%}
         {%- set part -%}
 select
         {{ select_list }}
-    from {{ ref('int_' ~ market ~ '__' ~ entity) }}
+    from {{ relation }}
     {%- if only_recomputed %}
     where {{ in_values("'" ~ market ~ "'", recomputed, "select 'none'") }}
     {%- endif %}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.dbt_vars import validate_dbt_vars
+from core.dbt_vars import PROJECT_CONSTANTS, validate_dbt_vars
 from core.errors import TerraMinerError
 
 
@@ -38,8 +38,13 @@ def test_bad_vars_are_refused(bad):
 
 def test_every_project_var_a_run_may_set_is_known():
     project = yaml.safe_load((Path(__file__).resolve().parents[2] / "dbt_project.yml").read_text())
-    settable = {name: value for name, value in project["vars"].items() if not re.match("offline_", name)}
+    settable = {name: value for name, value in project["vars"].items()
+                if not re.match("offline_", name) and name not in PROJECT_CONSTANTS}
     assert validate_dbt_vars(settable) == settable  # the defaults themselves are valid
+    for name in PROJECT_CONSTANTS:  # declared in the project, refused from a run
+        assert name in project["vars"]
+        with pytest.raises(TerraMinerError):
+            validate_dbt_vars({name: project["vars"][name]})
 
 
 def test_dagster_build_args_validate_before_dbt():

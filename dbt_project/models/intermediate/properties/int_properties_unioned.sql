@@ -38,6 +38,11 @@
 {% if is_incremental() %}
 {%- set whole_sources = changed_real_sources([ref('int_sales_classified')]) %}
 {% endif %}
+{#- each market's int_<market>__properties (var('markets'), macros/markets/markets.sql), ref()'d here -#}
+{%- set market_properties = [] -%}
+{%- for market in markets() -%}
+    {%- do market_properties.append([market, ref('int_' ~ market ~ '__properties')]) -%}
+{%- endfor -%}
 with
 
 synthetic as (
@@ -61,7 +66,7 @@ unioned as (
 
     select * from synthetic
     union all
-    {{ union_markets('properties', columns, is_incremental(), whole_sources if is_incremental() else none) }}
+    {{ union_markets(market_properties, columns, is_incremental(), whole_sources if is_incremental() else none) }}
 
 ),
 

@@ -6,6 +6,11 @@
     (macros/markets/markets.sql): a new market's model joins the union without an edit here.
     Views on purpose: fct_sales' incremental filter on loaded_at is pushed through this union and
     the per-source views down to each raw scan (every CTE is referenced once so PostgreSQL inlines it, and no window or aggregate sits on the path). -#}
+{#- each market's int_<market>__sales (var('markets'), macros/markets/markets.sql), ref()'d here -#}
+{%- set market_sales = [] -%}
+{%- for market in markets() -%}
+    {%- do market_sales.append([market, ref('int_' ~ market ~ '__sales')]) -%}
+{%- endfor -%}
 with
 
 synthetic as (
@@ -18,7 +23,7 @@ unioned as (
 
     select * from synthetic
     union all
-    {{ union_markets('sales') }}
+    {{ union_markets(market_sales) }}
 
 ),
 
