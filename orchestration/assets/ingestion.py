@@ -9,6 +9,7 @@ whose asset key starts with ``raw`` is an ingestion asset, and the run loads tha
 import dagster as dg
 
 from orchestration.resources import LandingResource, WarehouseResource
+from orchestration.retries import retry_transient
 
 INGESTION_GROUP = "ingestion"
 
@@ -33,6 +34,12 @@ def _check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     ]
 
 
+class IngestConfig(dg.Config):
+    keys: list[str] = []
+    """Load only these landing keys (the landing events sensor's batch: no listing of the landing
+    zone); empty: every pending file of the contract."""
+
+
 def build_ingestion_asset(contract_name: str) -> dg.AssetsDefinition:
     key = dg.AssetKey(["raw", contract_name])
 
@@ -44,23 +51,33 @@ def build_ingestion_asset(contract_name: str) -> dg.AssetsDefinition:
         check_specs=_check_specs(key),
         op_tags={"terraminer/contract": contract_name},
     )
-    def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource):
+    def _ingest(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource,
+                config: IngestConfig):
         from ingestion.contract import load_contracts
         from ingestion.runner import ingest
         from ingestion.writers import open_writer
 
         contracts = load_contracts(names=[contract_name])
         contract = contracts[contract_name]
-        store = landing.open()
-        writer = open_writer(warehouse.settings(), store)
-        try:
-            _, report = ingest(writer, contracts, store,
-                               on_file_done=lambda r: context.log.info(
-                                   f"{r.status} {r.file_key}: read {r.rows_read}, loaded {r.rows_loaded}, "
-                                   f"rejected {r.rows_rejected} ({r.seconds:.2f} s)"))
-            mismatches, total_rows = _reconcile(writer.conn, contract)
-        finally:
-            writer.close()
+        with retry_transient(context, f"ingest {contract_name}"):
+            store = landing.open()
+            if config.keys:
+                from ingestion.events import KeyedLanding
+
+                store = KeyedLanding(store, config.keys)
+            writer = open_writer(warehouse.settings(), store)
+            try:
+                _, report = ingest(writer, contracts, store,
+                                   on_file_done=lambda r: context.log.info(
+                                       f"{r.status} {r.file_key}: read {r.rows_read}, loaded {r.rows_loaded}, "
+                                       f"rejected {r.rows_rejected} ({r.seconds:.2f} s)"))
+                mismatches, total_rows = _reconcile(writer.conn, contract)
+                loaded = sum(r.rows_loaded for r in report.results)
+                if warehouse.settings().warehouse.kind == "postgres" and _large_share(loaded, total_rows):
+                    _analyze(writer.conn, contract)
+                    context.log.info(f"analyzed raw.{contract.raw_table}: {loaded} of its {total_rows} rows are new")
+            finally:
+                writer.close()
         totals = report.totals()
         rate = totals["rows_rejected"] / totals["rows_read"] if totals["rows_read"] else 0.0
         yield dg.MaterializeResult(
@@ -91,6 +108,25 @@ def build_ingestion_asset(contract_name: str) -> dg.AssetsDefinition:
         )
 
     return _ingest
+
+
+STATISTICS_SHARE = 0.1
+
+
+def _large_share(loaded: int, total: int) -> bool:
+    """A bulk load worth fresh planner statistics now (autovacuum's analyze threshold, applied at once)."""
+    return loaded > 0 and loaded >= STATISTICS_SHARE * max(total, 1)
+
+
+def _analyze(conn, contract) -> None:
+    """``analyze`` the raw table (and the change table of a merge feed) on PostgreSQL."""
+    tables = [contract.raw_table] + ([contract.changes_table] if contract.load.mode == "merge" else [])
+    cur = conn.cursor()
+    for table in tables:
+        cur.execute("select to_regclass(%s)", (f'raw."{table}"',))
+        if cur.fetchone()[0] is not None:
+            cur.execute(f'analyze raw."{table}"')
+    conn.commit()
 
 
 def _reconcile(conn, contract) -> tuple[list[tuple], int]:
