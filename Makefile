@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TERRAMINER_PROJECT_DIR := $(CURDIR)
 
-.PHONY: help install demo test test-slow lint ruff sqlfluff dbt-ci manifest ui mlflow-ui serve bench clean
+.PHONY: help install demo test test-slow lint ruff sqlfluff dbt-ci manifest ui mlflow-ui serve api docs bench clean
 
 help:
 	@echo "make demo       set up .venv, start the embedded stack, run the whole pipeline (~3 min first time)"
@@ -16,6 +16,8 @@ help:
 	@echo "make manifest   prepare the dbt manifest Dagster loads (the UI also does it when it is missing)"
 	@echo "make mlflow-ui  MLflow UI on the local store (http://127.0.0.1:5000)"
 	@echo "make serve      the champion AVM over HTTP (http://127.0.0.1:5001/invocations)"
+	@echo "make api        the data API and web app: /v1, /graphql, /docs, /app/ (http://127.0.0.1:8000)"
+	@echo "make docs       dbt docs site of the local warehouse (http://127.0.0.1:8081)"
 	@echo "make bench      benchmarks (results in bench/results/)"
 	@echo "make lint       ruff + sqlfluff"
 	@echo "make clean      stop the stack and delete .terraminer/, target/ and caches"
@@ -65,6 +67,17 @@ mlflow-ui: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/terraminer avm serve --port $${SERVE_PORT:-5001}
+
+api: $(STAMP)
+	$(BIN)/terraminer up
+	$(BIN)/terraminer api --port $${API_PORT:-8000}
+
+# dbt docs of the local warehouse (`make demo` first): descriptions, lineage, exposures, metrics.
+docs: $(STAMP)
+	$(BIN)/terraminer up
+	eval "$$($(BIN)/terraminer env)" && export DBT_PROFILES_DIR=$(CURDIR) && \
+	  $(BIN)/dbt docs generate --target-path target/docs && \
+	  $(BIN)/dbt docs serve --target-path target/docs --host 127.0.0.1 --port $${DOCS_PORT:-8081} --no-browser
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -7,7 +7,7 @@ same file from local disk into an identically typed table: ``LIKE raw.king_count
 INCLUDING DEFAULTS`` (contract columns plus the load metadata columns, whose defaults psql's COPY
 evaluates too; ``_row_number`` is left NULL since psql cannot number lines). For transparency the
 same file is also copied into a bare table of the contract columns only (``psql_bare``).
-Each side runs ``--repeat`` times on a fresh table; medians are compared. Memory per run: the
+Each side runs ``--repeat`` times (default 5) on a fresh table, alternating; medians are compared. Memory per run: the
 loader's peak RSS (wait4's ru_maxrss) and the warehouse server's peak PSS (sampled). Last line:
 
     ratio_vs_psql_copy=R loader_rows_per_s=X psql_rows_per_s=Y peak_rss_mb=M
@@ -84,7 +84,7 @@ def write_sales_csv(path: Path, rows: int, seed: int = 20140502) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
 
     import boto3
@@ -142,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
                 psql_cmd = [str(pg_bin("psql")), "-q", "-v", "ON_ERROR_STOP=1"]
                 for statement in [*setup, copy]:
                     psql_cmd += ["-c", statement]
-                started = time.perf_counter()
-                subprocess.run(psql_cmd, env=env, check=True)
-                timings[table] = time.perf_counter() - started
+                # sampled like the loader's runs, so both sides share the machine with the sampler
+                with MemorySampler(server, server):
+                    started = time.perf_counter()
+                    subprocess.run(psql_cmd, env=env, check=True)
+                    timings[table] = time.perf_counter() - started
             loader_s.append(float(seconds))
             psql_s.append(timings["psql_copy"])
             bare_s.append(timings["psql_bare"])

@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "dbt_incremental": ([], ["--sales", "20000"]),
     "demo": ([], ["--scales", "1"]),
     "code_location": ([], ["--quick"]),  # the --quick flag is passed only if its --help mentions it
+    "api": ([], ["--seconds", "5", "--ids", "100"]),
 }
 
 
@@ -119,6 +120,17 @@ def row_code_location(r: dict) -> tuple[str, str, str]:
     return head, f"fresh `import dagster, dagster_dbt`: {_fmt(base, 2)} s", ratio
 
 
+def row_api(r: dict) -> tuple[str, str, str]:
+    cached, uncached, direct = r.get("cached", {}), r.get("uncached", {}), r.get("direct_sql", {})
+    head = (f"property lookups at {r.get('clients')} clients ({r.get('workers')} API workers): cached "
+            f"{_fmt(cached.get('rps'))} req/s, p99 {_fmt(cached.get('p99_ms'), 1)} ms; cache off "
+            f"{_fmt(uncached.get('rps'))} req/s, p99 {_fmt(uncached.get('p99_ms'), 1)} ms; errors "
+            f"{cached.get('errors', 0) + uncached.get('errors', 0)}")
+    speedup = cached["rps"] / uncached["rps"] if cached.get("rps") and uncached.get("rps") else None
+    return (head, f"the same queries through a psycopg pool: {_fmt(direct.get('qps'))} lookups/s",
+            f"{speedup:.1f} (cached / uncached req/s; target ≥ 3)" if speedup else "-")
+
+
 def row_generic(r: dict) -> tuple[str, str, str]:
     scalars = {k: v for k, v in r.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     ratio_keys = [k for k in scalars if "ratio" in k]
@@ -130,7 +142,7 @@ def row_generic(r: dict) -> tuple[str, str, str]:
 
 
 ROWS = {"ingest": row_ingest, "dbt_incremental": row_dbt_incremental, "demo": row_demo,
-        "code_location": row_code_location}
+        "code_location": row_code_location, "api": row_api}
 
 
 def write_summary(directory: Path, runs: dict[str, dict], quick: bool) -> Path:

@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     avm_dataset: str = Field(default="synthetic", description="source_system the AVM is trained on and scores")
     notify_channel: str = Field(default="outbox", description="outbox | webhook | sns")
     notify_target: str | None = Field(default=None, description="webhook URL or SNS topic ARN")
+    # data-access API (api/)
+    redis_url: str | None = Field(default=None, description="redis:// or unix:// URL; default: the embedded server")
+    api_cache: bool = Field(default=True, description="false: no Redis at all (no cache, no rate limits)")
+    api_pg_user: str = Field(default="terraminer_api", description="the API's read-only warehouse role")
+    api_statement_timeout_ms: int = Field(default=5000, ge=100, description="API queries are cancelled after this")
+    api_pool_size: int = Field(default=8, ge=1, description="warehouse connections of an API worker")
+    api_cache_ttl_s: int = Field(default=3600, ge=1, description="lifetime of a cached answer")
+    api_version_ttl_s: float = Field(default=5.0, ge=0, description="how long the data version is trusted")
+    api_rate_limit: int = Field(default=600, ge=1, description="default requests per window per key")
+    api_rate_window_s: int = Field(default=60, ge=1, description="rate-limit window in seconds")
 
     # ----------------------------------------------------------------- paths
     @cached_property
@@ -125,6 +135,28 @@ class Settings(BaseSettings):
     @property
     def mlflow_dir(self) -> Path:
         return self.home_dir / "mlflow"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.home_dir / "redis"
+
+    @property
+    def redis_socket(self) -> Path:
+        """The embedded server's unix socket (a short /tmp path when the home path is too long)."""
+        candidate = self.redis_dir / "redis.sock"
+        if len(str(candidate)) <= _MAX_SOCKET_PATH:
+            return candidate
+        digest = hashlib.sha256(str(self.home_dir).encode()).hexdigest()[:12]
+        return Path("/tmp") / f"terraminer-redis-{digest}.sock"
+
+    @property
+    def cache_url(self) -> str | None:
+        """``TERRAMINER_REDIS_URL``, else the embedded server's socket (local/ci), else no cache."""
+        if self.redis_url:
+            return self.redis_url
+        if self.embedded:
+            return f"unix://{self.redis_socket}"
+        return None
 
     @property
     def outbox_path(self) -> Path:

@@ -177,6 +177,32 @@ class SchemaEvolution(_Strict):
     )
 
 
+class Limits(_Strict):
+    """Bounds that keep one hostile or broken file from exhausting the loader (peak RSS stays in the
+    low hundreds of MB whatever the input). A file over a limit is refused with the reason; raise a
+    limit in the contract for a feed that legitimately needs more."""
+
+    max_line_bytes: int = Field(
+        8 * 1024 * 1024, ge=64 * 1024, description="longest physical line (decompressed bytes); longer: refused"
+    )
+    max_decompressed_bytes: int = Field(
+        64 * 1024**3, ge=1, description="decompressed bytes per compressed file; more: refused"
+    )
+    max_compression_ratio: float = Field(
+        200.0, ge=1, description="decompressed/compressed bytes of a gzip file (checked after 64 MiB); "
+        "above: refused as a compression bomb",
+    )
+    max_json_depth: int = Field(64, ge=1, le=10_000, description="JSON nesting depth of a record; deeper: row rejected")
+    reject_details: int = Field(
+        1000, ge=0, description="rejected rows per file kept with their raw text; later ones keep line, "
+        "column, reason and the value's first 1,000 characters (the count stays exact)",
+    )
+    reject_sample_rows: int = Field(
+        1000, ge=1, description="rows read before a file whose reject share is already certain to exceed "
+        "reject_threshold is refused early",
+    )
+
+
 class Freshness(_Strict):
     warn_after_hours: int = 48
     error_after_hours: int = 168
@@ -199,6 +225,7 @@ class Contract(_Strict):
     load: Load
     schema_evolution: SchemaEvolution = SchemaEvolution()
     reject_threshold: float = Field(0.05, ge=0, le=1, description="share of rejected rows that refuses a file")
+    limits: Limits = Limits()
     freshness: Freshness = Freshness()
     personal_columns: list[str] = Field(default_factory=list, description="hashed in staging, never in marts")
 
@@ -251,7 +278,9 @@ class Contract(_Strict):
     @cached_property
     def fingerprint(self) -> str:
         """Changes whenever the contract changes (a refused file is retried under a new contract)."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
+        # default limits are left out: contracts written before limits existed keep their fingerprint
+        exclude = {"limits"} if self.limits == Limits() else None
+        return hashlib.sha256(self.model_dump_json(exclude=exclude).encode()).hexdigest()[:16]
 
     def column(self, name: str) -> Column:
         for col in self.columns:

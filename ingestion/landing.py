@@ -3,14 +3,23 @@
 Keys are relative to the landing root and use ``/``: ``<source>/<entity>/<yyyy>/<mm>/<dd>/<file>``.
 A file version is identified by its key plus a content version (S3 ETag, or the MD5 of a local
 file, which is what S3 reports as the ETag of a single-part upload).
+
+Listing is safe on any landing zone (:meth:`LocalLanding.scan`): only regular files are landing
+files. A symbolic link is followed only to a regular file inside the landing root; links out of the
+root, dangling links, FIFOs, devices, sockets and unreadable entries are skipped with a reason
+(never opened, so never a hang). A key the ledger cannot hold as it is (control characters, bytes
+that are not UTF-8, longer than ``MAX_KEY_BYTES``) is listed as a problem to refuse with a reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
+import re
 import shutil
+import stat as stat_module
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +30,9 @@ from urllib.parse import urlparse
 from core.errors import TerraMinerError
 
 _CHUNK = 1 << 20
+MAX_KEY_BYTES = 1024  # the ledger's file_key is varchar(1024) (bytes on Redshift)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNDECODABLE = re.compile("[\ud800-\udfff]")  # file-name bytes that are not UTF-8 (surrogateescape)
 
 
 @dataclass(frozen=True, order=True)
@@ -30,11 +42,61 @@ class LandingObject:
     size: int
 
 
+@dataclass(frozen=True)
+class ListingProblem:
+    """A landing entry that is not loaded. ``refuse``: a regular file whose key the ledger cannot hold
+    as it is (refused under :func:`ledger_key`, with ``version`` and ``size``); otherwise an entry that
+    is not a regular file (skipped, nothing recorded)."""
+
+    key: str
+    reason: str
+    refuse: bool = False
+    version: str = ""
+    size: int = 0
+
+
+@dataclass
+class Listing:
+    objects: list[LandingObject]
+    problems: list[ListingProblem]
+
+
+def key_problem(key: str) -> str | None:
+    """Why a landing key cannot be loaded under its own name, or None."""
+    if _CONTROL.search(key):
+        return "landing key holds control characters (newline, tab, NUL…): rename the file"
+    if _UNDECODABLE.search(key):
+        return "landing key is not valid UTF-8: rename the file"
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        return f"landing key is {size} bytes, longer than the ledger's {MAX_KEY_BYTES}: use a shorter name"
+    return None
+
+
+def ledger_key(key: str) -> str:
+    """The key itself, or for a key :func:`key_problem` refuses a printable stand-in of at most
+    ``MAX_KEY_BYTES`` bytes that names it uniquely (an MD5 of the real key at the end)."""
+    if key_problem(key) is None:
+        return key
+    digest = hashlib.md5(key.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", key)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    cut = text.encode("utf-8")[: MAX_KEY_BYTES - 64].decode("utf-8", "ignore")
+    return f"{cut}… [key md5 {digest}]" if cut != text else f"{text} [key md5 {digest}]"
+
+
+class FileChanged(Exception):
+    """The bytes read are not the version listed (the file changed while it was being loaded)."""
+
+
 class Landing(Protocol):
     uri: str
 
     def list(self, prefix: str = "") -> list[LandingObject]:
         """Objects under ``prefix``, sorted by key."""
+
+    def scan(self, prefix: str = "") -> Listing:
+        """Loadable objects under ``prefix`` (sorted by key) and the entries that are not."""
 
     def open(self, obj: LandingObject) -> BinaryIO:
         """A streaming binary reader of exactly that version (never read whole into memory)."""
@@ -61,27 +123,86 @@ class LocalLanding:
         return path
 
     def list(self, prefix: str = "") -> list[LandingObject]:
-        base = self._path(prefix) if prefix else self.root
-        if not base.exists():
-            return []
-        objects = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        return self.scan(prefix).objects
+
+    def scan(self, prefix: str = "") -> Listing:
+        base = self.root / prefix if prefix else self.root
+        if not base.exists() and not base.is_symlink():
+            return Listing([], [])
+        objects: list[LandingObject] = []
+        problems: list[ListingProblem] = []
+
+        def relative(path: str | Path) -> str:
+            return Path(path).relative_to(self.root).as_posix() if Path(path).is_relative_to(self.root) else str(path)
+
+        def unreadable(err: OSError) -> None:
+            problems.append(ListingProblem(relative(err.filename or base), f"cannot read directory: {err.strerror}"))
+
+        if base.is_symlink() or not base.resolve().is_relative_to(self.root):
+            return Listing([], [ListingProblem(relative(base), "landing folder is a symbolic link: not followed")])
+        for dirpath, dirnames, filenames in os.walk(base, onerror=unreadable):  # never follows links
+            keep = []
+            for name in sorted(dirnames):
+                if name.startswith("."):
+                    continue
+                if os.path.islink(os.path.join(dirpath, name)):
+                    problems.append(ListingProblem(relative(Path(dirpath) / name),
+                                                   "symbolic link to a directory: not followed"))
+                    continue
+                keep.append(name)
+            dirnames[:] = keep
             for name in filenames:
                 if name.startswith(".") or name.endswith(".tmp"):
                     continue
                 path = Path(dirpath) / name
-                key = path.relative_to(self.root).as_posix()
-                stat = path.stat()
-                objects.append(LandingObject(key, _cached_md5(path, stat.st_size, stat.st_mtime_ns), stat.st_size))
-        return sorted(objects)
+                key = relative(path)
+                try:
+                    info = self._regular(path)
+                    version = _cached_md5(path, info)
+                except _NotRegular as err:
+                    problems.append(ListingProblem(key, str(err)))
+                    continue
+                except OSError as err:
+                    problems.append(ListingProblem(key, f"cannot read: {err.strerror or err}"))
+                    continue
+                problem = key_problem(key)
+                if problem is not None:
+                    problems.append(ListingProblem(key, problem, True, version, info.st_size))
+                else:
+                    objects.append(LandingObject(key, version, info.st_size))
+        return Listing(sorted(objects), sorted(problems, key=lambda p: p.key))
+
+    def _regular(self, path: Path) -> os.stat_result:
+        """The stat of the regular file ``path`` is (or links to, inside the root); else _NotRegular."""
+        info = os.lstat(path)
+        if stat_module.S_ISLNK(info.st_mode):
+            target = Path(os.path.realpath(path))
+            if not target.is_relative_to(self.root):
+                raise _NotRegular(f"symbolic link to {target}, outside the landing root: not followed")
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                raise _NotRegular(f"dangling symbolic link (to {os.readlink(path)})") from None
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise _NotRegular("symbolic link loop") from None
+                raise
+        if not stat_module.S_ISREG(info.st_mode):
+            raise _NotRegular(f"not a regular file ({_kind(info.st_mode)}): skipped")
+        return info
 
     def open(self, obj: LandingObject) -> BinaryIO:
-        return open(self._path(obj.key), "rb", buffering=_CHUNK)
+        """The file's bytes, hashed while they stream: reading past the listed size, or reaching the
+        end with another MD5 than the listed version, raises FileChanged (a file written in place
+        during the load is never loaded under the version listed before)."""
+        return _VerifiedReader(_open_regular(self._path(obj.key)), obj, self.describe(obj.key))
 
     @contextlib.contextmanager
     def local_path(self, obj: LandingObject) -> Iterator[Path]:
-        yield self._path(obj.key)
+        path = self._path(obj.key)
+        yield path
+        if _md5(path) != obj.version:
+            raise FileChanged(_changed(self.describe(obj.key), obj))
 
     @contextlib.contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
@@ -119,11 +240,15 @@ class S3Landing:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def list(self, prefix: str = "") -> list[LandingObject]:
+        return self.scan(prefix).objects
+
+    def scan(self, prefix: str = "") -> Listing:
         from botocore.exceptions import BotoCoreError, ClientError
 
         full = self._full(prefix)
         strip = len(self.prefix) + 1 if self.prefix else 0
         objects = []
+        problems = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
             for page in pages:
@@ -131,12 +256,17 @@ class S3Landing:
                     key = item["Key"][strip:]
                     if key.endswith("/") or key.rsplit("/", 1)[-1].startswith("."):
                         continue
-                    objects.append(LandingObject(key, item["ETag"].strip('"'), int(item["Size"])))
+                    version, size = item["ETag"].strip('"'), int(item["Size"])
+                    problem = key_problem(key)
+                    if problem is not None:
+                        problems.append(ListingProblem(key, problem, True, version, size))
+                    else:
+                        objects.append(LandingObject(key, version, size))
         except (BotoCoreError, ClientError) as err:
             raise TerraMinerError(
                 f"cannot list {self.uri}/{prefix}: {err}; check AWS credentials, the bucket name and AWS_ENDPOINT_URL"
             ) from None
-        return sorted(objects)
+        return Listing(sorted(objects), sorted(problems, key=lambda p: p.key))
 
     def open(self, obj: LandingObject) -> BinaryIO:
         from botocore.exceptions import ClientError
@@ -183,13 +313,80 @@ def open_landing(uri: str, endpoint_url: str | None = None, client=None) -> Land
     raise TerraMinerError(f"landing URI {uri!r} is not supported: use a folder path, file:///path or s3://bucket/prefix")
 
 
-_MD5_CACHE: dict[tuple[str, int, int], str] = {}
+_MD5_CACHE: dict[tuple[str, int, int, int], str] = {}
 
 
-def _cached_md5(path: Path, size: int, mtime_ns: int) -> str:
-    """MD5 of a local file, remembered per (path, size, mtime) so repeated listings (sensor ticks,
-    re-runs) do not re-read unchanged files."""
-    key = (str(path), size, mtime_ns)
+def _changed(where: str, obj: LandingObject) -> str:
+    return (f"{where} changed while it was being loaded (listed as version {obj.version}, {obj.size:,} bytes): "
+            "nothing was loaded; the next run loads the new version")
+
+
+class _VerifiedReader:
+    """A local file read once, front to back, whose bytes must be exactly the listed version."""
+
+    def __init__(self, handle: BinaryIO, obj: LandingObject, where: str):
+        self._handle = handle
+        self._obj = obj
+        self._where = where
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        if data:
+            self._read += len(data)
+            if self._read > self._obj.size:
+                raise FileChanged(_changed(self._where, self._obj))
+            self._md5.update(data)
+        elif size != 0 and (self._read != self._obj.size or self._md5.hexdigest() != self._obj.version):
+            raise FileChanged(_changed(self._where, self._obj))
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _NotRegular(OSError):
+    """A landing entry that is not a regular file (the message says what it is)."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat_module.S_ISFIFO, "FIFO"), (stat_module.S_ISCHR, "character device"),
+                       (stat_module.S_ISBLK, "block device"), (stat_module.S_ISSOCK, "socket"),
+                       (stat_module.S_ISDIR, "directory")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading; anything else (a FIFO, a device, a socket swapped in since the
+    listing) raises _NotRegular without blocking: O_NONBLOCK, then fstat before the first read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat_module.S_ISREG(mode):
+            raise _NotRegular(f"{path} is not a regular file ({_kind(mode)})")
+        os.set_blocking(fd, True)
+        return open(fd, "rb", buffering=_CHUNK)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _cached_md5(path: Path, info: os.stat_result) -> str:
+    """MD5 of a local file, remembered per (path, inode, size, mtime) so repeated listings (sensor
+    ticks, re-runs) do not re-read unchanged files."""
+    key = (str(path), info.st_ino, info.st_size, info.st_mtime_ns)
     digest = _MD5_CACHE.get(key)
     if digest is None:
         digest = _md5(path)
@@ -201,7 +398,7 @@ def _cached_md5(path: Path, size: int, mtime_ns: int) -> str:
 
 def _md5(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
+    with _open_regular(path) as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

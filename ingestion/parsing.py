@@ -13,6 +13,7 @@ Values stay strings: type validation happens in PostgreSQL's own input functions
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
@@ -25,7 +26,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import BinaryIO
 
-from ingestion.contract import NATIVE_DATE_FORMATS, Column, Contract
+from ingestion.contract import NATIVE_DATE_FORMATS, Column, Contract, Limits
 
 BATCH_ROWS = 5000
 MAX_FIELD_BYTES = 16 * 1024 * 1024
@@ -120,6 +121,71 @@ class CountingReader(io.RawIOBase):
         return n
 
 
+class ReadAhead:
+    """Reads a stream in a background thread, a few chunks ahead (at most ``depth`` MiB held): the
+    socket read of an S3 body (the GIL is released while it waits) overlaps the caller's work on
+    the previous chunk. Errors of the stream are raised by the ``read`` that reaches them."""
+
+    def __init__(self, stream: BinaryIO, chunk: int = 1 << 20, depth: int = 4):
+        import queue
+        import threading
+
+        self._stream = stream
+        self._chunk = chunk
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._pending = b""
+        self._done = False
+        self._thread = threading.Thread(target=self._run, daemon=True, name="terraminer-read-ahead")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                data = self._stream.read(self._chunk)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as err:  # handed to the reader
+            self._put(err)
+
+    def _put(self, item) -> None:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            chunks = []
+            while chunk := self.read(self._chunk):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        if not self._pending and not self._done:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+            self._pending = item
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
 def is_gzip(contract: Contract, key: str) -> bool:
     compression = contract.format.compression
     if compression == "auto":
@@ -128,10 +194,90 @@ def is_gzip(contract: Contract, key: str) -> bool:
 
 
 def open_binary(raw: BinaryIO, contract: Contract, key: str) -> BinaryIO:
+    """The file's (decompressed) bytes, checked against the contract's limits as they stream."""
     stream = io.BufferedReader(raw, buffer_size=1 << 20)
     if is_gzip(contract, key):
-        return gzip.GzipFile(fileobj=stream, mode="rb")
-    return stream
+        compressed = raw if isinstance(raw, CountingReader) else None
+        return LimitedStream(gzip.GzipFile(fileobj=stream, mode="rb"), contract.limits, compressed)
+    return LimitedStream(stream, contract.limits)
+
+
+_RATIO_FROM = 64 * 1024 * 1024  # decompressed bytes before the compression ratio is checked
+
+
+class LimitedStream(io.RawIOBase):
+    """A file's (decompressed) bytes that refuse the file (:class:`FileRefused`) as soon as a line
+    is longer than ``max_line_bytes`` or, for a compressed file, the bytes exceed
+    ``max_decompressed_bytes`` or ``max_compression_ratio`` times the compressed bytes read: so no
+    parser ever holds more than a line of the limit, and a compression bomb stops early."""
+
+    def __init__(self, stream: BinaryIO, limits: Limits, compressed: CountingReader | None = None,
+                 gzip_file: bool | None = None):
+        self._stream = stream
+        self._limits = limits
+        self._compressed = compressed
+        self._gzip = isinstance(stream, gzip.GzipFile) if gzip_file is None else gzip_file
+        self._step = min(limits.max_line_bytes, 1 << 20)  # never more than a line limit per read
+        self.total = 0  # bytes delivered
+        self._line = 0  # bytes since the last newline
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            chunks = []
+            while chunk := self.read(self._step):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        data = self._stream.read(min(size, self._step))
+        self._check(data)
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(self._step if size is None or size < 0 else size)
+
+    def peek(self, size: int = 0) -> bytes:
+        return self._stream.peek(size)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def _check(self, data: bytes) -> None:
+        n = len(data)
+        if not n:
+            return
+        self.total += n
+        last = data.rfind(b"\n")
+        self._line = self._line + n if last < 0 else n - last - 1
+        limits = self._limits
+        if self._line > limits.max_line_bytes:
+            raise FileRefused(
+                f"a line longer than {limits.max_line_bytes:,} bytes ends after byte {self.total:,}: not a "
+                "line-oriented file of this contract? (limits.max_line_bytes)"
+            )
+        if not self._gzip:
+            return
+        if self.total > limits.max_decompressed_bytes:
+            raise FileRefused(
+                f"decompresses to more than {limits.max_decompressed_bytes:,} bytes "
+                "(limits.max_decompressed_bytes)"
+            )
+        if self._compressed is not None and self.total > _RATIO_FROM:
+            read = max(self._compressed.bytes_read, 1)
+            if self.total > limits.max_compression_ratio * read:
+                raise FileRefused(
+                    f"compression bomb: {self.total:,} bytes from {read:,} compressed bytes "
+                    f"(ratio above limits.max_compression_ratio {limits.max_compression_ratio:g})"
+                )
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+        super().close()
 
 
 def open_text(binary: BinaryIO, contract: Contract) -> io.TextIOWrapper:
@@ -395,7 +541,7 @@ def parse_csv(
             row = shaper.shape(fields, line, batch.rejects)
             if row is not None:
                 batch.rows.append(row)
-            if len(batch.rows) >= BATCH_ROWS:
+            if len(batch.rows) + len(batch.rejects) >= BATCH_ROWS:
                 yield batch
                 batch = Batch()
         if batch.rows or batch.rejects:
@@ -503,7 +649,7 @@ def _parse_unpivot(reader, contract, stats, header, offset, header_end, capture,
             record[spec.name_column] = names[i]
             record[spec.value_column] = cell
             batch.rows.append((str(line), *(record[n] for n in order)))
-        if len(batch.rows) >= BATCH_ROWS:
+        if len(batch.rows) + len(batch.rejects) >= BATCH_ROWS:
             yield batch
             batch = Batch()
     if batch.rows or batch.rejects:
@@ -511,6 +657,28 @@ def _parse_unpivot(reader, contract, stats, header, offset, header_end, capture,
 
 
 # ------------------------------------------------------------------ JSON Lines
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays/objects in a JSON text (brackets inside strings do not count)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def _json_text(value) -> str:
     if value is None:
         return ""
@@ -528,6 +696,7 @@ def parse_jsonl(
 ) -> Iterator[Batch]:
     """One JSON object per line; keys map to columns by ``source``/aliases; absent keys are NULL."""
     lookups = [(col.source_name, *col.aliases) for col in contract.columns]
+    max_depth = contract.limits.max_json_depth
     shaper = _RowShaper(contract, list(range(len(contract.columns))), None)
     stats.header = [k[0] for k in lookups]
     batch = Batch()
@@ -537,7 +706,16 @@ def parse_jsonl(
         if capture_lines is not None and line_no not in capture_lines:
             continue
         try:
+            if line.count("[") + line.count("{") > max_depth and json_depth(line) > max_depth:
+                raise ValueError(f"nested deeper than {max_depth} levels (limits.max_json_depth)")
             obj = json.loads(line)
+        except RecursionError:
+            reason = "invalid JSON: nested too deeply to parse"
+            if capture_lines is not None:
+                yield (line_no, line, None)
+            else:
+                batch.rejects.append(Reject(line_no, None, reason))
+            continue
         except ValueError as err:
             reason = f"invalid JSON: {getattr(err, 'msg', err)}"
             if capture_lines is not None:
@@ -565,7 +743,7 @@ def parse_jsonl(
         row = shaper.shape(fields, line_no, batch.rejects)
         if row is not None:
             batch.rows.append(row)
-        if len(batch.rows) >= BATCH_ROWS:
+        if len(batch.rows) + len(batch.rejects) >= BATCH_ROWS:
             yield batch
             batch = Batch()
     if batch.rows or batch.rejects:

@@ -9,9 +9,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ingestion.contract import Contract
-from ingestion.landing import Landing, LandingObject
+from ingestion.landing import Landing, LandingObject, ledger_key
+from ingestion.parsing import printable
 from ingestion.writers import as_writer
-from ingestion.writers.base import FileResult, TableMismatch, Writer, is_pending
+from ingestion.writers.base import (
+    FileResult,
+    TableMismatch,
+    Writer,
+    failure_reason,
+    is_pending,
+    warehouse_lost,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -23,12 +31,14 @@ log = logging.getLogger(__name__)
 class PendingFile:
     contract: Contract
     obj: LandingObject
-    state: str  # new | changed | retry
+    state: str  # new | changed | retry | refuse (a key the ledger cannot hold: refused unread)
+    reason: str | None = None  # why, for state refuse
 
 
 @dataclass
 class IngestReport:
     results: list[FileResult] = field(default_factory=list)
+    skipped: list[FileResult] = field(default_factory=list)  # listing entries that are not regular files
 
     @property
     def refused(self) -> list[FileResult]:
@@ -77,20 +87,50 @@ def ensure_key_indexes(writer: Writer, contracts: dict[str, Contract]) -> None:
 
 
 def discover(
-    writer: Writer, contracts: dict[str, Contract], landing: Landing, *, retry_refused: bool = False
+    writer: Writer,
+    contracts: dict[str, Contract],
+    landing: Landing,
+    *,
+    retry_refused: bool = False,
+    skipped: list[FileResult] | None = None,
 ) -> list[PendingFile]:
-    """Pending file versions of every contract, in landing-key order per contract."""
+    """Pending file versions of every contract, in landing-key order per contract. Entries that are
+    not regular files go to ``skipped`` (with the reason); keys the ledger cannot hold are pending
+    as refusals under :func:`ingestion.landing.ledger_key`."""
     pending = []
     for contract in contracts.values():
         ledger = writer.ledger_versions(contract)
         loaded_keys = {k for (k, _v), (status, _f) in ledger.items() if status == "loaded"}
-        for obj in landing.list(contract.landing_prefix):
+        listing = landing.scan(contract.landing_prefix)
+        for problem in listing.problems:
+            if not problem.refuse:
+                if skipped is not None:
+                    skipped.append(FileResult(contract.name, printable(problem.key), "", "skipped", error=problem.reason))
+                continue
+            obj = LandingObject(ledger_key(problem.key), problem.version, problem.size)
+            if is_pending(ledger.get((obj.key, obj.version)), contract, retry_refused):
+                pending.append(PendingFile(contract, obj, "refuse", problem.reason))
+        for obj in listing.objects:
             state = ledger.get((obj.key, obj.version))
             if not is_pending(state, contract, retry_refused):
                 continue
             kind = "retry" if state is not None else ("changed" if obj.key in loaded_keys else "new")
             pending.append(PendingFile(contract, obj, kind))
     return pending
+
+
+def load_one(writer: Writer, item: PendingFile, *, retry_refused: bool = False, on_progress=None) -> FileResult:
+    """Load one pending file; any failure of that file (reading, parsing, a driver error about its
+    data) refuses it with a one-line reason. Only losing the warehouse itself raises."""
+    if item.state == "refuse":
+        return writer.refuse(item.contract, item.obj, item.reason or "refused")
+    try:
+        return writer.load(item.contract, item.obj, retry_refused=retry_refused, on_progress=on_progress)
+    except Exception as err:
+        if warehouse_lost(writer, err):
+            raise
+        log.warning("%s: %s", item.obj.key, failure_reason(err), exc_info=log.isEnabledFor(logging.DEBUG))
+        return writer.refuse(item.contract, item.obj, failure_reason(err))
 
 
 def ingest(
@@ -104,7 +144,7 @@ def ingest(
     on_progress: Callable[[int], None] | None = None,
     on_file_done: Callable[[FileResult], None] | None = None,
 ) -> tuple[list[PendingFile], IngestReport]:
-    """Load every pending file; a refused file never stops the others.
+    """Load every pending file; a refused (or failing) file never stops the others.
 
     ``target`` is a :class:`Writer` (``ingestion.writers.open_writer``) or a psycopg connection the
     caller owns (loaded through a PostgresWriter on it). Nothing here closes it.
@@ -113,14 +153,14 @@ def ingest(
     writer.ensure_meta()
     if not dry_run:
         ensure_raw_tables(writer, contracts)
-    pending = discover(writer, contracts, landing, retry_refused=retry_refused)
     report = IngestReport()
+    pending = discover(writer, contracts, landing, retry_refused=retry_refused, skipped=report.skipped)
     if dry_run:
         return pending, report
     for index, item in enumerate(pending, start=1):
         if on_file_start is not None:
             on_file_start(item, index, len(pending))
-        result = writer.load(item.contract, item.obj, retry_refused=retry_refused, on_progress=on_progress)
+        result = load_one(writer, item, retry_refused=retry_refused, on_progress=on_progress)
         report.results.append(result)
         if on_file_done is not None:
             on_file_done(result)

@@ -16,6 +16,7 @@ from orchestration.project import dbt_project, prepare_manifest
 if not dbt_project.manifest_path.exists():
     prepare_manifest()
 
+from orchestration.assets.api import api_data_version  # noqa: E402
 from orchestration.assets.dbt import terraminer_dbt, terraminer_dbt_valuations  # noqa: E402
 from orchestration.assets.ingestion import build_ingestion_asset, raw_contracts  # noqa: E402
 from orchestration.assets.ml import avm_model, property_valuations  # noqa: E402
@@ -43,6 +44,7 @@ defs = dg.Definitions(
         avm_model,
         property_valuations,
         terraminer_dbt_valuations,
+        api_data_version,
     ],
     asset_checks=[_freshness],
     jobs=[pipeline_job, daily_refresh_job, weekly_retrain_job, _freshness_job],

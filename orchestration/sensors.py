@@ -95,8 +95,17 @@ def alerts_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResou
     for alert_id, date, alert_type, severity, region_id, message in fresh:
         notifier.send("alert", {"alert_id": alert_id, "date": str(date), "alert_type": alert_type,
                                 "severity": severity, "region_id": region_id, "message": message})
+    # the API's webhook subscriptions (api_meta): signed, retried, every attempt logged
+    from api.service.notifications import deliver_new_alerts
+
+    try:
+        hooks = deliver_new_alerts(warehouse.settings(), [row[0] for row in fresh])
+        webhooks = f"{hooks['sent']} delivered, {hooks['failed']} failed, {hooks['retried']} retried"
+    except Exception as err:  # the outbox has them; webhooks must not stall the cursor
+        context.log.warning(f"webhook deliveries skipped: {type(err).__name__}: {err}")
+        webhooks = f"skipped ({type(err).__name__})"
     context.update_cursor(json.dumps(new_cursor))
-    return dg.SkipReason(f"sent {len(fresh)} alert(s)")
+    return dg.SkipReason(f"sent {len(fresh)} alert(s); webhooks: {webhooks}")
 
 
 @dg.run_failure_sensor(

@@ -30,6 +30,7 @@ def _stack(settings: Settings):
 def cmd_up(args, settings: Settings) -> int:
     status = _stack(settings).up()
     print(f"warehouse {status.message}")
+    print(f"cache     {status.cache}")
     print(f"home      {status.home}")
     print("next      eval \"$(terraminer env)\" && psql   |   terraminer demo")
     return 0
@@ -38,12 +39,14 @@ def cmd_up(args, settings: Settings) -> int:
 def cmd_down(args, settings: Settings) -> int:
     status = _stack(settings).down()
     print(f"warehouse {status.message}")
+    print(f"cache     {status.cache}")
     return 0
 
 
 def cmd_status(args, settings: Settings) -> int:
     status = _stack(settings).status()
     print(f"warehouse {status.message}")
+    print(f"cache     {status.cache}")
     print(f"home      {status.home}")
     return 0 if status.running else 3
 
@@ -178,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     from terraminer.avm_cli import add_parser as add_avm_parser
 
     add_avm_parser(sub)
+
+    from api.cli import add_parsers as add_api_parsers
+
+    add_api_parsers(sub)
+    from web.cli import extend_api_command
+
+    extend_api_command(sub.choices["api"])  # `terraminer api` also serves the web app under /app/
 
     p = add("demo", cmd_demo, "start the stack, generate a small landing zone and run the whole pipeline")
     p.add_argument("--scale", type=int, default=int(os.environ.get("TERRAMINER_DEMO_SCALE", "5")),

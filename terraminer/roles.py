@@ -6,6 +6,7 @@
 | terraminer_transformer  | read raw and ingestion_meta; own the dbt schemas                    |
 | terraminer_ml           | read features (and marts); write ml.*                               |
 | terraminer_bi           | read marts only (never raw, staging or personal columns)           |
+| terraminer_api          | bi's reads (a member of bi) and the load ledger; write api_meta.*   |
 
 The admin creates every schema (creating a schema needs CREATE on the database, which no pipeline
 role has) and grants each role CREATE on the schemas it writes. Default privileges cover the
@@ -28,16 +29,63 @@ from psycopg import sql
 from core.errors import TerraMinerError
 
 LOADER, TRANSFORMER, ML, BI = "terraminer_loader", "terraminer_transformer", "terraminer_ml", "terraminer_bi"
-ROLES = (LOADER, TRANSFORMER, ML, BI)
+API = "terraminer_api"
+ROLES = (LOADER, TRANSFORMER, ML, BI, API)
 LOAD_SCHEMAS = ("raw", "ingestion_meta")
 DBT_SCHEMAS = ("reference", "staging", "intermediate", "snapshots", "marts", "features")
 ML_SCHEMA = "ml"
+API_SCHEMA = "api_meta"
+
+# The data-access API's own tables (api/): created by the admin, written only by terraminer_api.
+API_META_DDL = """
+create table if not exists api_meta.api_keys (
+    key_id varchar(16) primary key,
+    name varchar(64) not null,
+    key_hash varchar(64) not null,
+    scopes text[] not null,
+    rate_limit integer,
+    rate_window_s integer,
+    created_at timestamptz not null default now(),
+    expires_at timestamptz,
+    revoked_at timestamptz
+);
+create unique index if not exists api_keys_active_name on api_meta.api_keys (name) where revoked_at is null;
+create table if not exists api_meta.subscriptions (
+    subscription_id bigint generated always as identity primary key,
+    key_id varchar(16) not null,
+    url varchar(2048) not null,
+    secret varchar(128) not null,
+    region_ids text[],
+    alert_types text[],
+    active boolean not null default true,
+    created_at timestamptz not null default now()
+);
+create table if not exists api_meta.deliveries (
+    delivery_id bigint generated always as identity primary key,
+    subscription_id bigint not null,
+    alert_id varchar(32) not null,
+    attempt integer not null,
+    ok boolean not null,
+    status_code integer,
+    error text,
+    seconds numeric(10, 3),
+    attempted_at timestamptz not null default now()
+);
+create unique index if not exists deliveries_once on api_meta.deliveries (subscription_id, alert_id) where ok;
+create table if not exists api_meta.data_version (
+    singleton boolean primary key default true check (singleton),
+    version varchar(64) not null,
+    detail jsonb,
+    bumped_at timestamptz not null default now()
+);
+"""
 
 
 # Who creates the tables of each schema in normal operation (besides the admin who runs
 # ``terraminer roles``): the loader creates a raw table for every new contract (and the ledger on a
 # fresh database), dbt runs as the transformer, the scorer as ml.
-CREATORS = {"raw": LOADER, "ingestion_meta": LOADER, **{s: TRANSFORMER for s in DBT_SCHEMAS}, ML_SCHEMA: ML}
+CREATORS = {"raw": LOADER, "ingestion_meta": LOADER, **{s: TRANSFORMER for s in DBT_SCHEMAS}, ML_SCHEMA: ML,
+            API_SCHEMA: API}
 
 
 @dataclass(frozen=True)
@@ -67,7 +115,7 @@ def _default(owner: str, schema: str, privileges: str, grantee: str) -> list[Gra
 
 def _grants(owner: str) -> list[Grant]:
     g: list[Grant] = []
-    schemas = (*LOAD_SCHEMAS, *DBT_SCHEMAS, ML_SCHEMA)
+    schemas = (*LOAD_SCHEMAS, *DBT_SCHEMAS, ML_SCHEMA, API_SCHEMA)
     # the schemas exist before any pipeline role runs: creating a schema needs CREATE on the
     # database, which no pipeline role has (the loader only creates tables in its schemas)
     for schema in schemas:
@@ -119,6 +167,14 @@ def _grants(owner: str) -> list[Grant]:
         Grant("grant select on all tables in schema {} to {}", ("marts", BI)),
         *_default(owner, "marts", "select", BI),
     ]
+    # api: reads marts as a member of bi (dbt's `grants` config keeps bi's select on every mart,
+    # and revokes other roles' on incremental rebuilds), writes its own api_meta tables
+    g += [
+        Grant("grant {} to {}", (BI, API)),
+        Grant("grant usage on schema {} to {}", (API_SCHEMA, API)),
+        Grant("grant select, insert, update, delete on all tables in schema {} to {}", (API_SCHEMA, API)),
+        Grant("grant usage, select on all sequences in schema {} to {}", (API_SCHEMA, API)),
+    ]
     return g
 
 
@@ -139,6 +195,14 @@ def apply_postgres(conn: psycopg.Connection) -> list[str]:
             conn.execute("revoke create on schema public from public")
             for grant in grants:
                 conn.execute(grant.compose())
+            conn.execute(API_META_DDL)
+            for grant in grants:
+                if grant.args[:1] == (API_SCHEMA,) and " on all " in grant.text:
+                    conn.execute(grant.compose())  # again, now that the tables exist
+            # provenance: the API reads the load ledger (file keys and versions; no row data)
+            if conn.execute("select to_regclass('ingestion_meta.load_ledger')").fetchone()[0] is not None:
+                conn.execute(sql.SQL("grant usage on schema ingestion_meta to {}").format(sql.Identifier(API)))
+                conn.execute(sql.SQL("grant select on ingestion_meta.load_ledger to {}").format(sql.Identifier(API)))
     except psycopg.errors.InsufficientPrivilege as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise TerraMinerError(
@@ -173,6 +237,9 @@ def redshift_sql(owner: str = "terraminer_admin", creators: Mapping[str, str] | 
             if user is None:
                 continue
             args = tuple(user if a == grant.creator else a for a in args)
+        if grant.text == "grant {} to {}":  # role membership
+            lines.append(f'grant role "{args[0]}" to role "{args[1]}";')
+            continue
         text = grant.text.replace("{}", '"{}"').format(*args)
         text = text.replace("usage, select, update on all sequences", "usage on all sequences")
         if "sequences" in text:

@@ -55,6 +55,7 @@ class StackStatus:
     port: int
     tcp: bool
     message: str
+    cache: str = ""
 
 
 class LocalStack:
@@ -99,7 +100,12 @@ class LocalStack:
         else:
             message = "stopped: run `terraminer up` to start it"
         return StackStatus(running, pid if running else None, self.settings.home_dir, self.socket_dir,
-                           self.port, self.settings.pg_tcp, message)
+                           self.port, self.settings.pg_tcp, message, self._cache().status().message)
+
+    def _cache(self):
+        from terraminer.cache_server import CacheServer
+
+        return CacheServer(self.settings)
 
     def is_ready(self) -> bool:
         result = subprocess.run(
@@ -127,9 +133,11 @@ class LocalStack:
             self._check_endpoints_free()
             self._start()
         self._ensure_database()
+        self._cache().up()
         return self.status()
 
     def down(self) -> StackStatus:
+        self._cache().down()
         pid = self._postmaster_pid()
         if pid is None or not self._is_postgres(pid):
             self._clear_stale_pid()

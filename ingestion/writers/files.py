@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from ingestion.contract import Contract
-from ingestion.landing import Landing, LandingObject
+from ingestion.landing import FileChanged, Landing, LandingObject
 from ingestion.parsing import (
     DECOMPRESSION_ERRORS,
     CountingReader,
@@ -47,7 +47,7 @@ def capture_lines(contract: Contract, landing: Landing, obj: LandingObject, line
     """Second pass (only when something was rejected): ``line → (raw text, values)`` of those source
     lines; a file that cannot be read again yields what was found before the error."""
     found: dict[int, tuple] = {}
-    with contextlib.suppress(FileRefused, UnicodeError, *DECOMPRESSION_ERRORS):
+    with contextlib.suppress(FileRefused, FileChanged, UnicodeError, RecursionError, *DECOMPRESSION_ERRORS):
         with open_batches(contract, landing, obj, ParseStats(), capture_lines=lines) as records:
             for line, raw, values in records:
                 found[line] = (raw, values)

@@ -3,9 +3,10 @@
 Exactly once: a file version (landing key + content version) is the unit of work. Its rows, its
 rejected rows and its ledger row commit in one transaction, under an advisory lock per raw table.
 
-- Type validation is PostgreSQL's own: ``COPY (ON_ERROR ignore, LOG_VERBOSITY verbose)`` skips a
-  row whose value does not fit its column and reports it as a NOTICE; the notice's line maps back
-  to the source line, and a second pass over the file (only when something was rejected) fetches
+- Type validation is PostgreSQL's own. The fast path (:mod:`ingestion.passthrough`) COPYs the
+  file's bytes plainly: its first bad value fails that COPY and the file goes to the parsing path,
+  whose ``COPY (ON_ERROR ignore, LOG_VERBOSITY verbose)`` skips a row whose value does not fit its
+  column and reports it as a NOTICE; the notice's line maps back to the source line, and a second pass over the file (only when something was rejected) fetches
   the raw text and asks ``pg_input_error_info`` for the exact reason.
 - ``replace_file``: a changed version of a loaded key replaces that file's rows.
   ``append``: immutable facts; a changed version of a loaded key is refused.
@@ -17,28 +18,29 @@ rejected rows and its ledger row commit in one transaction, under an advisory lo
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
-from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from operator import itemgetter
 
 import psycopg
 from psycopg import sql
 
 from ingestion import passthrough
 from ingestion.contract import Contract
-from ingestion.landing import Landing, LandingObject
+from ingestion.landing import FileChanged, Landing, LandingObject
 from ingestion.parsing import (
     DECOMPRESSION_ERRORS,
     Batch,
     CountingReader,
     FileRefused,
     ParseStats,
+    ReadAhead,
     Reject,
     datestyle_for,
     describe_decompression_error,
+    is_gzip,
     open_binary,
     printable,
 )
@@ -48,11 +50,15 @@ from ingestion.writers.base import (
     RAW_SCHEMA,
     CopyOutcome,
     FileResult,
+    LineMap,
+    RejectLog,
     TableMismatch,
+    certain_refusal,
     is_pending,
     read_ledger_versions,
     threshold_refusal,
 )
+from ingestion.writers.copy_stream import CopyWriter
 from ingestion.writers.files import capture_lines, open_batches
 from ingestion.writers.text import (
     first_invalid_byte,
@@ -63,7 +69,7 @@ from ingestion.writers.text import (
     utf8_encodable,
 )
 
-_MAX_REJECT_DETAILS = 1_000_000
+log = logging.getLogger(__name__)
 _NOTICE = re.compile(r'at line (\d+) for column "(.*?)": (?:"(.*)"|null input)$', re.S)
 
 LOAD_SCHEMAS = (RAW_SCHEMA, META_SCHEMA)
@@ -83,9 +89,10 @@ create table if not exists {META_SCHEMA}.load_ledger (
     started_at timestamptz not null,
     finished_at timestamptz not null,
     seconds numeric(12, 3),
-    superseded_at timestamptz,
-    unique (contract, file_key, file_version)
+    superseded_at timestamptz
 );
+create unique index if not exists load_ledger_current_version
+    on {META_SCHEMA}.load_ledger (contract, file_key, file_version) where superseded_at is null;
 create table if not exists {META_SCHEMA}.rejected_rows (
     load_id bigint not null,
     contract varchar(128) not null,
@@ -119,15 +126,24 @@ class PostgresWriter:
     def __init__(self, conn: psycopg.Connection, landing: Landing):
         self.conn = conn
         self.landing = landing
-        self._notices: list[str] = []
         self._collect = False
+        self._skipped = 0  # rows COPY skipped (ON_ERROR ignore) during the current copy
+        self._sink: tuple[RejectLog, LineMap] | None = None  # where the parsing path's notices go
+        self._pg_rejects = 0
         conn.add_notice_handler(self._on_notice)
 
     # ------------------------------------------------------------------ schema
     def _on_notice(self, diag) -> None:
-        if self._collect and diag.message_primary and diag.message_primary.startswith("skipping row"):
-            if len(self._notices) < _MAX_REJECT_DETAILS:
-                self._notices.append(diag.message_primary)
+        if not self._collect or not diag.message_primary or not diag.message_primary.startswith("skipping row"):
+            return
+        self._skipped += 1
+        if self._sink is None:
+            return
+        match = _NOTICE.search(diag.message_primary)
+        if match is not None:
+            rejects, lines = self._sink
+            rejects.add(Reject(lines.source(int(match.group(1))), match.group(2), "", match.group(3)))
+            self._pg_rejects += 1
 
     def ensure_meta(self) -> None:
         """Create the load schemas and ledger tables that do not exist yet.
@@ -152,6 +168,32 @@ class PostgresWriter:
             ).fetchone()[0]
             if not tables:
                 self.conn.execute(META_DDL)
+            self._migrate_ledger_key()
+
+    def _migrate_ledger_key(self) -> None:
+        """Ledgers created before A → B → A reloads had ``unique (contract, file_key, file_version)``
+        over every row, superseded ones included, so a version coming back could not be recorded.
+        The key is now unique among current rows only (a partial unique index). Only the table's
+        owner may change it: another role loads on and a returning version is refused until then."""
+        old = self.conn.execute(
+            "select conname from pg_constraint where conrelid = to_regclass(%s) and contype = 'u'",
+            (f"{META_SCHEMA}.load_ledger",),
+        ).fetchall()
+        if not old:
+            return
+        try:
+            with self.conn.transaction():
+                for (name,) in old:
+                    self.conn.execute(
+                        sql.SQL("alter table {} drop constraint {}").format(q(META_SCHEMA, "load_ledger"), sql.Identifier(name))
+                    )
+                self.conn.execute(
+                    f"create unique index if not exists load_ledger_current_version on {META_SCHEMA}.load_ledger "
+                    "(contract, file_key, file_version) where superseded_at is null"
+                )
+        except psycopg.errors.InsufficientPrivilege:
+            log.warning("%s.load_ledger has the old unique key and this role does not own it: run `terraminer "
+                        "ingest` once as its owner so that versions coming back (A → B → A) reload", META_SCHEMA)
 
     def close(self) -> None:
         self.conn.close()
@@ -313,6 +355,29 @@ class PostgresWriter:
         result.seconds = time.perf_counter() - started
         return result
 
+    def refuse(self, contract: Contract, obj: LandingObject, reason: str) -> FileResult:
+        """Record ``obj`` refused with ``reason``, unread (the runner's per-file isolation)."""
+        started = time.perf_counter()
+        error = printable(reason)
+        result = FileResult(contract.name, obj.key, obj.version, "refused", error=error)
+        with self.conn.transaction():
+            self.lock_table(contract)
+            same = self.conn.execute(
+                f"select load_id, status from {META_SCHEMA}.load_ledger where contract = %s and file_key = %s "
+                "and file_version = %s and superseded_at is null",
+                (contract.name, obj.key, obj.version),
+            ).fetchone()
+            if same is not None and same[1] == "loaded":  # another loader loaded it meanwhile
+                result.status, result.error = "skipped", None
+            else:
+                if same is not None:
+                    self.conn.execute(f"delete from {META_SCHEMA}.rejected_rows where load_id = %s", (same[0],))
+                    self.conn.execute(f"delete from {META_SCHEMA}.load_ledger where load_id = %s", (same[0],))
+                started_at = self.conn.execute("select clock_timestamp()").fetchone()[0]
+                self._record(contract, obj, "refused", None, error, started_at, started)
+        result.seconds = time.perf_counter() - started
+        return result
+
     def _record(self, contract, obj, status, outcome, error, started_at, started) -> int:
         rows_read = outcome.rows_read if outcome else 0
         rows_loaded = outcome.rows_loaded if outcome and status == "loaded" else 0
@@ -328,15 +393,21 @@ class PostgresWriter:
         ).fetchone()[0]
 
     def _write_rejects(self, load_id: int, contract: Contract, obj: LandingObject, rejects) -> None:
+        """The rejected rows: explained ones with their raw text, then a RejectLog's spooled ones."""
         if not rejects:
             return
         cols = "load_id, contract, file_key, file_version, line_number, column_name, reason, value, raw_text"
+        head = (load_id, contract.name, obj.key, obj.version)
+        spooled = rejects.log.spooled() if isinstance(rejects, _Explained) else ()
         with self.conn.cursor().copy(f"copy {META_SCHEMA}.rejected_rows ({cols}) from stdin") as cp:
             for r in rejects:
-                cp.write_row(
-                    (load_id, contract.name, obj.key, obj.version, r.line, r.column, storable(r.reason),
-                     storable(r.value), storable(getattr(r, "raw_text", None)))
-                )
+                cp.write_row((*head, r.line, r.column, storable(r.reason), storable(r.value),
+                              storable(getattr(r, "raw_text", None))))
+            for line, column, reason, value in spooled:
+                reason = reason or "value does not fit the column's type (PostgreSQL COPY)"
+                cp.write_row((*head, line, column, storable(reason), storable(value), None))
+        if isinstance(rejects, _Explained):
+            rejects.log.close()
 
     def _load_rows(self, contract, landing, obj, replacing: bool, on_progress) -> CopyOutcome:
         target = contract.changes_table if contract.load.mode == "merge" else contract.raw_table
@@ -366,11 +437,12 @@ class PostgresWriter:
         return self._copy_parsed(contract, landing, obj, target, on_progress)
 
     def _copy_fast(self, contract, landing, obj, target, on_progress) -> CopyOutcome:
-        """Stream the file's bytes to COPY unchanged (see ingestion.passthrough)."""
-        self._notices = []
+        """Stream the file's bytes to COPY unchanged (see ingestion.passthrough); the first skipped
+        row sends the file to the parsing path (which explains it) without streaming the rest."""
+        self._skipped, self._sink = 0, None
         self._collect = True
         try:
-            with contextlib.closing(landing.open(obj)) as raw:
+            with contextlib.closing(ReadAhead(landing.open(obj))) as raw:
                 binary = open_binary(CountingReader(raw, on_progress), contract, obj.key)
                 plan = passthrough.plan(binary, contract)
                 fmt = contract.format
@@ -381,16 +453,20 @@ class PostgresWriter:
                     sql.SQL(", force_null ({})").format(sql.SQL(", ").join(map(sql.Identifier, text_cols)))
                     if text_cols else sql.SQL("")
                 )
+                # no ON_ERROR ignore: the first bad value fails the COPY at once (DataError) and the
+                # file goes to the parsing path, which explains every row; the clean case skips the
+                # per-value soft-error bookkeeping
                 copy_sql = sql.SQL(
-                    "copy {} ({}) from stdin (format csv, delimiter {}, quote {}{}, "
-                    "on_error ignore, log_verbosity verbose)"
+                    "copy {} ({}) from stdin (format csv, delimiter {}, quote {}{})"
                 ).format(q(RAW_SCHEMA, target), cols, sql.Literal(fmt.delimiter), sql.Literal(fmt.quote), force_null)
                 with self.conn.cursor() as cur:
-                    with cur.copy(copy_sql) as copy:
+                    with cur.copy(copy_sql, writer=CopyWriter(cur)) as copy:
                         for chunk in plan.body:
                             copy.write(chunk)
+                            if self._skipped:
+                                raise passthrough.Fallback("rows rejected: explain them through the parsing path")
                     rows_loaded = cur.rowcount
-        except FileRefused as err:
+        except (FileRefused, FileChanged) as err:
             raise _Refusal(str(err)) from None
         except DECOMPRESSION_ERRORS as err:
             raise _Refusal(describe_decompression_error(err)) from None
@@ -398,7 +474,7 @@ class PostgresWriter:
             raise passthrough.Fallback(one_line(err)) from None
         finally:
             self._collect = False
-        if self._notices or rows_loaded != plan.counter.total:
+        if self._skipped or rows_loaded != plan.counter.total:
             raise passthrough.Fallback("rows rejected: explain them through the parsing path")
         return CopyOutcome(rows_loaded, 0, notes=_notes(plan.stats))
 
@@ -408,25 +484,46 @@ class PostgresWriter:
             "copy {} ({}) from stdin (format text, on_error ignore, log_verbosity verbose)"
         ).format(q(RAW_SCHEMA, target), sql.SQL(", ").join(map(sql.Identifier, columns)))
         stats = ParseStats()
-        rejects: list[Reject] = []
-        copy_lines = array("q")  # COPY line n → source line copy_lines[n - 1]
-        self._notices = []
+        rejects = RejectLog(contract.limits.reject_details)
+        lines = LineMap()  # COPY line n → source line
+        self._skipped, self._pg_rejects, self._sink = 0, 0, (rejects, lines)
         self._collect = True
         rows_read = 0
+        consumed = 0
+
+        def progress(n: int) -> None:
+            nonlocal consumed
+            consumed += n
+            if on_progress is not None:
+                on_progress(n)
+
+        good_row_bytes = _min_good_record_bytes(contract, obj.key)
         try:
             with contextlib.ExitStack() as stack:
-                batches = stack.enter_context(open_batches(contract, landing, obj, stats, on_progress=on_progress))
+                batches = stack.enter_context(open_batches(contract, landing, obj, stats, on_progress=progress))
                 cur = stack.enter_context(self.conn.cursor())
-                with cur.copy(copy_sql) as copy:
+                with cur.copy(copy_sql, writer=CopyWriter(cur)) as copy:
                     for batch in batches:
                         rows_read += len(batch.rows) + len(batch.rejects)
                         rejects.extend(batch.rejects)
-                        data, kept = _encode_batch(batch, contract, rejects)
+                        found: list[Reject] = []
+                        data, kept = _encode_batch(batch, contract, found)
+                        rejects.extend(found)
                         if data:
+                            lines.extend([int(row[0]) for row in kept])  # before the data: notices map back
                             copy.write(data)
-                            copy_lines.extend(map(int, map(itemgetter(0), kept)))
+                        if good_row_bytes and rows_read >= contract.limits.reject_sample_rows:
+                            left = (obj.size - consumed + _READ_AHEAD) / good_row_bytes
+                            reason = certain_refusal(contract, rows_read, rejects.count, max(left, 0))
+                            if reason is not None:
+                                raise _Refusal(reason)
                 rows_loaded = cur.rowcount
-        except FileRefused as err:
+        except _Refusal as refusal:  # refused early: what was read so far is the story
+            self._collect, self._sink = False, None
+            explained = self._explain(contract, landing, obj, rejects)
+            raise _Refusal(str(refusal), CopyOutcome(rows_read - rejects.count, rejects.count, self._pg_rejects,
+                                                     rejects.first(), explained, _notes(stats))) from None
+        except (FileRefused, FileChanged) as err:
             raise _Refusal(str(err)) from None
         except DECOMPRESSION_ERRORS as err:
             raise _Refusal(describe_decompression_error(err)) from None
@@ -437,32 +534,24 @@ class PostgresWriter:
         except psycopg.errors.IntegrityError as err:
             raise _Refusal(f"PostgreSQL refused the data: {one_line(err)}") from None
         finally:
-            self._collect = False
-        pg_rejects = []
-        for message in self._notices:
-            match = _NOTICE.search(message)
-            if match is None:
-                continue
-            line = copy_lines[int(match.group(1)) - 1]
-            pg_rejects.append(Reject(line, match.group(2), "", match.group(3)))
-        if rows_loaded + len(pg_rejects) != len(copy_lines):
+            self._collect, self._sink = False, None
+        if rows_loaded + self._skipped != lines.count or self._pg_rejects != self._skipped:
             raise _Refusal(
-                f"internal reconciliation failed: sent {len(copy_lines)} rows, COPY loaded {rows_loaded} and "
-                f"skipped {len(pg_rejects)}; nothing was loaded, please report this file"
+                f"internal reconciliation failed: sent {lines.count} rows, COPY loaded {rows_loaded} and "
+                f"skipped {self._skipped}; nothing was loaded, please report this file"
             )
-        rejects.extend(pg_rejects)
-        if rejects:
-            rejects = self._explain(contract, landing, obj, rejects)
-        first = (rejects[0].line, rejects[0].column, rejects[0].reason) if rejects else None
-        return CopyOutcome(rows_loaded, len(rejects), len(pg_rejects), first, tuple(rejects), _notes(stats))
+        explained = self._explain(contract, landing, obj, rejects) if rejects.count else ()
+        return CopyOutcome(rows_loaded, rejects.count, self._pg_rejects, rejects.first(), explained, _notes(stats))
 
-    def _explain(self, contract, landing, obj, rejects: list[Reject]) -> list[_ExplainedReject]:
-        """Second pass: raw text of every rejected line, and PostgreSQL's reason for type errors."""
-        found = capture_lines(contract, landing, obj, {r.line for r in rejects})
+    def _explain(self, contract, landing, obj, log: RejectLog) -> _Explained:
+        """Second pass over the kept rejects (``limits.reject_details``): raw text of every such line,
+        and PostgreSQL's reason for type errors. Later rejects stay in the log's spool."""
+        rejects = log.kept
+        found = capture_lines(contract, landing, obj, {r.line for r in rejects}) if rejects else {}
         positions = {c.name: i for i, c in enumerate(contract.columns)}
         types = {c.name: c.type for c in contract.columns}
         pending = []
-        explained = []
+        explained = _Explained(log)
         for r in rejects:
             raw, values = found.get(r.line, (None, None))
             value = r.value
@@ -523,6 +612,31 @@ class PostgresWriter:
             ),
             (deletes,),
         )
+
+
+_READ_AHEAD = 4 << 20  # bytes read from the source but not parsed yet (buffers), at most
+
+
+class _Explained(list):
+    """The explained (kept) rejects of a file, with the RejectLog holding the spooled rest."""
+
+    def __init__(self, log: RejectLog):
+        super().__init__()
+        self.log = log
+
+
+def _min_good_record_bytes(contract: Contract, key: str) -> int:
+    """The fewest bytes a record that loads can take (delimiters, a line end, one character per
+    required value), for the early-refusal bound of an uncompressed file; 0 when there is no such
+    bound (compressed files, Parquet)."""
+    fmt = contract.format
+    if is_gzip(contract, key) or fmt.type == "parquet" or fmt.unpivot:
+        return 0
+    required = sum(1 for c in contract.columns if not c.nullable)
+    if fmt.type == "jsonl":
+        return 3 + sum(len(c.source_name) + 4 for c in contract.columns if not c.nullable)
+    width = len(contract.columns) if not fmt.header else len(contract.columns) - sum(c.nullable for c in contract.columns)
+    return max(width - 1, 0) + 1 + required
 
 
 @dataclass

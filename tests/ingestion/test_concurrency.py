@@ -22,7 +22,7 @@ from ingestion.contract import load_contracts
 
 CONTRACT_NAMES = [*bulk.SYNTHETIC_CONTRACTS, "king_county__sales", "uk_land_registry__price_paid"]
 CONTRACTS = load_contracts(names=sorted(CONTRACT_NAMES))
-ROW = re.compile(r"^(\S+)\s+(loaded|refused|skipped)(?: \(replaced\))?\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d.]+$")
+ROW = re.compile(r"^(\S+)\s+(loaded|refused|skipped)(?: \(replaced\))?\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d.]+\s+(?:[\d,]+|-)$")
 
 
 def _uk_months(root: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 import sqlglot
 
 LOADER, TRANSFORMER, ML, BI = "terraminer_loader", "terraminer_transformer", "terraminer_ml", "terraminer_bi"
+API = "terraminer_api"
 KC_HEADER = (
     "id,date,price,bedrooms,bathrooms,sqft_living,sqft_lot,floors,waterfront,view,condition,grade,"
     "sqft_above,sqft_basement,yr_built,yr_renovated,zipcode,lat,long,sqft_living15,sqft_lot15\n"
@@ -82,7 +83,7 @@ def test_roles_command_is_idempotent(granted):
 
     assert without_created(first.stdout) == without_created(second.stdout) == second.stdout.splitlines()
     assert re.fullmatch(r"applied \d+ grants", second.stdout.strip())
-    assert set(re.findall(r"created role (\w+)", first.stdout)) <= {LOADER, TRANSFORMER, ML, BI}
+    assert set(re.findall(r"created role (\w+)", first.stdout)) <= {LOADER, TRANSFORMER, ML, BI, API}
     assert granted["acl_first"] == granted["acl_second"], "a second run changed privileges"
 
 
@@ -155,6 +156,19 @@ MATRIX = [
     (BI, "insert into marts.mart_demo values (2, 'x')", False),
     (BI, "create table marts.x (id int)", False),
     (BI, "create table public.x (id int)", False),
+    # api: reads marts and the load ledger (provenance), writes its own api_meta tables only
+    (API, "select * from marts.mart_demo", True),
+    (API, "select file_key, file_version from ingestion_meta.load_ledger", True),
+    (API, "insert into api_meta.api_keys (key_id, name, key_hash, scopes) values ('k', 'n', 'h', '{markets}')",
+     True),
+    (API, "insert into api_meta.deliveries (subscription_id, alert_id, attempt, ok) values (1, 'a', 1, true)",
+     True),
+    *[(API, f"select * from {s}.{t}", False) for s, t in DBT_TABLES.items() if s != "marts"],
+    (API, "select count(*) from raw.king_county__sales", False),
+    (API, "select count(*) from ingestion_meta.rejected_rows", False),
+    (API, "insert into marts.mart_demo values (2, 'x')", False),
+    (API, "create table api_meta.x (id int)", False),
+    (API, "create table marts.x (id int)", False),
 ]
 
 
@@ -225,6 +239,7 @@ def test_transformer_can_read_a_raw_table_the_loader_created(granted, module_db)
 # ------------------------------------------------------------------ Redshift script
 REDSHIFT_FORMS = [  # the statement forms of the Redshift SQL reference the script may use
     r'create role "\w+"',
+    r'grant role "\w+" to role "\w+"',
     r'create schema if not exists "\w+"',
     r'grant (usage|usage, create) on schema "\w+" to role "\w+"',
     r'grant (select|all|select, insert, update, delete) on all tables in schema "\w+" to role "\w+"',
@@ -252,7 +267,7 @@ def test_redshift_sql_parses_statement_by_statement():
 
 
 def test_redshift_sql_grants_bi_marts_only():
-    bi = [s for s in _redshift_statements() if BI in s and not s.startswith("create role")]
+    bi = [s for s in _redshift_statements() if BI in s and not s.startswith(("create role", "grant role"))]
     assert bi, "terraminer_bi gets no grant at all"
     for statement in bi:
         schemas = re.findall(r'schema "(\w+)"', statement)

@@ -16,8 +16,9 @@ LAYERS = {
     "ingestion": {"core"},
     "ml": {"core"},
     "api": {"core", "ml"},
+    "web": {"core", "ml", "api"},
     "orchestration": {"core", "ingestion", "ml", "api"},
-    "terraminer": {"core", "ingestion", "ml", "api", "orchestration"},
+    "terraminer": {"core", "ingestion", "ml", "api", "web", "orchestration"},
 }
 
 

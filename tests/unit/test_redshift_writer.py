@@ -20,6 +20,7 @@ from core.errors import TerraMinerError
 from ingestion.contract import Contract, load_contracts
 from ingestion.landing import LandingObject, LocalLanding, S3Landing
 from ingestion.runner import ingest
+from ingestion.writers import base as rs_base
 from ingestion.writers import redshift as rs
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # LOCK falls back to a Command, with a warning
@@ -724,3 +725,36 @@ def test_the_runner_drives_the_redshift_writer_through_the_protocol(s3_landing):
     assert sqls[:2] == ['CREATE SCHEMA IF NOT EXISTS "raw"', 'CREATE SCHEMA IF NOT EXISTS "ingestion_meta"']
     assert any(s.startswith('CREATE TABLE IF NOT EXISTS "raw"."recorder__sales"') for s in sqls)
     assert any(s.startswith('COPY "stage_recorder__sales"') for s in sqls) and sqls[-1] == "COMMIT"
+
+
+def test_a_version_that_comes_back_reloads_exactly_in_redshift_sql():
+    """A → B → A: only current ledger rows count, so A is pending again; its reload replaces B's rows,
+    supersedes B, and its rejects attach to the new ledger row, not to A's superseded one."""
+    contract = CONTRACTS["hpi__regional_index"]
+    fp = plan_for(contract)
+    assert 'superseded_at is null' in rs_base.LEDGER_VERSIONS_SQL
+    cur = FakeCursor(ledger=[(2, "etag-b", "loaded", contract.fingerprint)], loaded=4)  # A's row is superseded
+    result = rs.execute_plan(cur, fp)
+    assert result.status == "loaded" and result.replaced
+    sqls = cur.sqls()
+    delete = next(i for i, s in enumerate(sqls) if s.startswith('DELETE FROM "raw"."hpi__regional_index"'))
+    insert = next(i for i, s in enumerate(sqls) if s.startswith('INSERT INTO "raw"."hpi__regional_index"'))
+    supersede = next(i for i, s in enumerate(sqls) if s.startswith('UPDATE "ingestion_meta"."load_ledger"'))
+    ledger = next(i for i, s in enumerate(sqls) if s.startswith('INSERT INTO "ingestion_meta"."load_ledger"'))
+    rejects = next(s for s in sqls if s.startswith('INSERT INTO "ingestion_meta"."rejected_rows"'))
+    assert delete < insert < supersede < ledger
+    assert 'AND "superseded_at" IS NULL) AS l' in rejects
+    done = FakeCursor(done=None)
+    writer = rs.RedshiftWriter(FakeConnection(done), S3Landing("tm-landing", "prod"), ROLE)
+    assert writer._already_done(contract, fp.obj, False) is False
+    assert '"superseded_at" IS NULL' in done.sqls()[-1]
+
+
+def test_refuse_records_the_reason_without_copying():
+    contract = CONTRACTS["hpi__regional_index"]
+    cur = FakeCursor()
+    writer = rs.RedshiftWriter(FakeConnection(cur), S3Landing("tm-landing", "prod"), ROLE)
+    result = writer.refuse(contract, fake_file(contract), "cannot read the file: line\nbreak")
+    assert result.status == "refused" and result.error == "cannot read the file: line\\nbreak"
+    assert not any(s.startswith("COPY") for s in cur.sqls()) and cur.sqls()[-1] == "COMMIT"
+    assert cur.ledger_rows()[0][4] == "refused"

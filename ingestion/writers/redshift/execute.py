@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from core.errors import TerraMinerError
-from ingestion.writers.base import CopyOutcome, FileResult, is_pending
+from ingestion.writers.base import CopyOutcome, FileResult, WarehouseUnavailable, is_pending
 from ingestion.writers.redshift.plan import FilePlan, Timing
 from ingestion.writers.redshift.sql import Statement, run
 from ingestion.writers.redshift.sql import stmt as _stmt
@@ -86,7 +86,9 @@ def execute_plan(
         with contextlib.suppress(Exception):
             cursor.execute("ROLLBACK")
         if _is_infrastructure(message):
-            raise TerraMinerError(f"COPY of {fp.data_uri} failed (not the file's fault, retry): {message}") from err
+            raise WarehouseUnavailable(
+                f"COPY of {fp.data_uri} failed (not the file's fault, retry): {message}"
+            ) from err
         error = f"Redshift COPY refused the file: {message}"
         guarded(fp.reopen + fp.refuse_phase(None, error, timing(), with_rejects=False))
         return finish("refused", None, error)

@@ -22,6 +22,7 @@ from ingestion.parsing import (
     Reject,
     describe_decompression_error,
 )
+from ingestion.writers.base import RejectLog
 from ingestion.writers.files import capture_lines, open_batches
 from ingestion.writers.redshift.manifest import digest
 from ingestion.writers.redshift.sql import VARCHAR_MAX
@@ -177,7 +178,7 @@ def normalize(contract: Contract, landing: Landing, obj: LandingObject) -> Norma
     parse_contract = _without_date_formats(contract)
     shaper = _Normalizer(contract)
     stats = ParseStats()
-    rejects: list[Reject] = []
+    rejects = RejectLog(contract.limits.reject_details)  # raw text for the first ones only
     rows_read = rows_written = 0
     key = normalized_key(obj)
     try:
@@ -203,18 +204,21 @@ def normalize(contract: Contract, landing: Landing, obj: LandingObject) -> Norma
     if stats.missing_columns:
         notes.append(f"absent nullable columns loaded as NULL: {', '.join(stats.missing_columns)}")
     result = NormalizedFile(obj, key, size, rows_read, rows_written, notes=tuple(notes))
-    if not rejects:
+    if not rejects.count:
         return result
-    raw_texts = {line: raw for line, (raw, _values) in capture_lines(parse_contract, landing, obj, {r.line for r in rejects}).items()}
+    kept = {r.line for r in rejects.kept}
+    raw_texts = {line: raw for line, (raw, _values) in capture_lines(parse_contract, landing, obj, kept).items()}
     rejects_key = key[: -len(".csv.gz")] + ".rejects.csv.gz"
     with _gzip_csv(landing, rejects_key) as (writer, counter):
         writer.writerow(["line_number", "column_name", "reason", "value", "raw_text"])
-        for r in sorted(rejects, key=lambda r: r.line):
+        spooled = (Reject(line, column, reason, value) for line, column, reason, value in rejects.spooled())
+        for r in [*sorted(rejects.kept, key=lambda r: r.line), *spooled]:
             writer.writerow([
                 r.line, fit(r.column, 128) or "", fit(r.reason, VARCHAR_MAX) or "?",
                 fit(r.value, VARCHAR_MAX) or "", fit(raw_texts.get(r.line), VARCHAR_MAX) or "",
             ])
+    rejects.close()
     return NormalizedFile(
-        obj, key, size, rows_read, rows_written, len(rejects), rejects_key, counter.size, tuple(notes)
+        obj, key, size, rows_read, rows_written, rejects.count, rejects_key, counter.size, tuple(notes)
     )
 

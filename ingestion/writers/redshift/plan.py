@@ -166,7 +166,7 @@ class FilePlan:
                 'SELECT l."load_id", %s, %s, %s, e."line_number", e."column_name", e."reason", e."value", '
                 f'e."raw_text", GETDATE() FROM {errors} AS e CROSS JOIN (SELECT MAX("load_id") AS "load_id" '
                 f'FROM {ledger_table("load_ledger")} WHERE "contract" = %s AND "file_key" = %s '
-                'AND "file_version" = %s) AS l',
+                'AND "file_version" = %s AND "superseded_at" IS NULL) AS l',
                 name, key, version, name, key, version,
             )
         ]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 from ingestion.contract import Contract
 from ingestion.landing import LandingObject
+from ingestion.parsing import printable
 from ingestion.writers.base import FileResult, is_pending, read_ledger_versions
 from ingestion.writers.redshift.ddl import (
     create_table_sql,
@@ -17,7 +18,7 @@ from ingestion.writers.redshift.ddl import (
 )
 from ingestion.writers.redshift.execute import execute_plan
 from ingestion.writers.redshift.manifest import new_batch_id
-from ingestion.writers.redshift.normalize import normalize
+from ingestion.writers.redshift.normalize import NormalizedFile, normalize
 from ingestion.writers.redshift.plan import FilePlan, plan_file
 from ingestion.writers.redshift.probe import probe_shape, route
 from ingestion.writers.redshift.sql import ledger_table, run, stmt, validate_iam_role, validate_s3_uri
@@ -73,7 +74,7 @@ class RedshiftWriter:
         cursor = self._cursor()
         run(cursor, [stmt(
             f'SELECT "status", "contract_fingerprint" FROM {ledger_table("load_ledger")} WHERE "contract" = %s '
-            'AND "file_key" = %s AND "file_version" = %s', contract.name, obj.key, obj.version,
+            'AND "file_key" = %s AND "file_version" = %s AND "superseded_at" IS NULL', contract.name, obj.key, obj.version,
         )])
         row = cursor.fetchone()
         return row is not None and not is_pending(tuple(row), contract, retry_refused)
@@ -91,6 +92,14 @@ class RedshiftWriter:
             with self.landing.writer(key) as out:
                 out.write(body)
         return file_plan
+
+    def refuse(self, contract: Contract, obj: LandingObject, reason: str) -> FileResult:
+        """Record ``obj`` refused with ``reason``, unread: the plan's refuse phase, nothing copied."""
+        file_plan = plan_file(
+            contract, obj, landing_uri=self.landing_uri, iam_role=self.iam_role, batch_id=self.batch_id,
+            normalized=NormalizedFile(obj, refused=printable(reason)),
+        )
+        return execute_plan(self._cursor(), file_plan, retry_refused=True)
 
     def _verify(self, obj: LandingObject) -> str | None:
         client = getattr(self.landing, "client", None)

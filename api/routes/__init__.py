@@ -1,0 +1,1 @@
+"""One router module per resource; each route is thin and calls the service layer."""
