@@ -29,7 +29,7 @@ from typing import BinaryIO
 from urllib.parse import unquote_plus, urlparse
 
 from core.errors import TerraMinerError
-from ingestion.landing import Landing, LandingObject
+from ingestion.landing import Landing, LandingObject, Listing, ListingProblem, key_problem
 
 TEST = "test"
 DEFAULT_MAX_RECEIVES = 5
@@ -219,13 +219,25 @@ class KeyedLanding:
         self.uri = inner.uri
 
     def list(self, prefix: str = "") -> list[LandingObject]:
-        objects = []
+        return self.scan(prefix).objects
+
+    def scan(self, prefix: str = "") -> Listing:
+        """The named keys under ``prefix`` as the runner's discovery reads a landing zone: loadable
+        objects, and keys the ledger cannot hold as they are (refused with the reason, as
+        :meth:`ingestion.landing.LocalLanding.scan` lists them)."""
+        objects, problems = [], []
         for key in self.keys:
-            if key.startswith(prefix):
-                obj = head(self.inner, key)
-                if obj is not None:
-                    objects.append(obj)
-        return sorted(objects)
+            if not key.startswith(prefix):
+                continue
+            obj = head(self.inner, key)
+            if obj is None:
+                continue
+            problem = key_problem(key)
+            if problem is None:
+                objects.append(obj)
+            else:
+                problems.append(ListingProblem(key, problem, refuse=True, version=obj.version, size=obj.size))
+        return Listing(sorted(objects), problems)
 
     def open(self, obj: LandingObject) -> BinaryIO:
         return self.inner.open(obj)
@@ -243,8 +255,9 @@ class KeyedLanding:
 def head(landing: Landing, key: str) -> LandingObject | None:
     """The current version of one key, or None when it no longer exists."""
     client = getattr(landing, "client", None)
-    if client is None:  # a local folder: list the key's folder
-        return next((o for o in landing.list(key) if o.key == key), None)
+    if client is None:  # a local folder: list the key's folder (a listing of the key itself finds nothing)
+        folder = key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+        return next((o for o in landing.list(folder) if o.key == key), None)
     from botocore.exceptions import ClientError
 
     try:

@@ -61,3 +61,21 @@ def test_landing_events_need_an_s3_landing():
     assert landing_prefix_of("s3://bucket-a/some/prefix/") == ("bucket-a", "some/prefix")
     with pytest.raises(Exception, match="S3 landing zone"):
         landing_prefix_of("/tmp/landing")
+
+
+def test_keyed_landing_scans_only_the_named_keys(tmp_path):
+    """The runner's discovery reads a landing zone through ``scan`` (issue 19: keyed runs of the
+    events sensor failed with AttributeError before KeyedLanding had it)."""
+    from ingestion.events import KeyedLanding
+    from ingestion.landing import LocalLanding
+
+    landing = LocalLanding(tmp_path)
+    keys = ["recorder/sales/2024/01/02/a.csv", "recorder/sales/2024/01/03/b.csv", "assessor/parcels/2024/01/02/p.csv"]
+    for key in [*keys, "recorder/sales/2024/01/04/not_announced.csv"]:
+        with landing.writer(key) as out:
+            out.write(b"x,y\n1,2\n")
+    keyed = KeyedLanding(landing, [*keys, "recorder/sales/2024/01/05/deleted.csv"])
+    listing = keyed.scan("recorder/sales/")
+    assert [o.key for o in listing.objects] == keys[:2] and listing.problems == []
+    assert keyed.list("recorder/sales/") == listing.objects
+    assert [o.key for o in keyed.scan().objects] == sorted(keys)
