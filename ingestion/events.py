@@ -218,6 +218,12 @@ class KeyedLanding:
         self.keys = sorted(set(keys))
         self.uri = inner.uri
 
+    def __getattr__(self, name: str):
+        """The wrapped zone's other attributes (an S3 zone's client, bucket, prefix)."""
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def list(self, prefix: str = "") -> list[LandingObject]:
         return self.scan(prefix).objects
 

@@ -18,7 +18,7 @@ if not dbt_project.manifest_path.exists():
 
 from orchestration.assets.api import api_data_version  # noqa: E402
 from orchestration.assets.dbt import terraminer_dbt, terraminer_dbt_valuations  # noqa: E402
-from orchestration.assets.ingestion import build_ingestion_asset, raw_contracts  # noqa: E402
+from orchestration.assets.ingestion import build_ingestion_asset, daily_contracts, raw_contracts  # noqa: E402
 from orchestration.assets.ml import avm_model, property_valuations  # noqa: E402
 from orchestration.events import LandingEventsResource, build_landing_events_sensor  # noqa: E402
 from orchestration.freshness import build_freshness_checks, build_freshness_job_and_schedule  # noqa: E402
@@ -34,12 +34,13 @@ from orchestration.resources import LandingResource, NotifierResource, Warehouse
 from orchestration.sensors import alerts_sensor, build_landing_sensor, run_failure_notifier  # noqa: E402
 
 _contracts = raw_contracts(json.loads(dbt_project.manifest_path.read_text()))
+_daily = daily_contracts(_contracts)
 _freshness = build_freshness_checks(_contracts)
 _freshness_job, _freshness_schedule = build_freshness_job_and_schedule(_freshness)
 
 defs = dg.Definitions(
     assets=[
-        *(build_ingestion_asset(name) for name in _contracts),
+        *(build_ingestion_asset(name, daily=name in _daily) for name in _contracts),
         terraminer_dbt,
         avm_model,
         property_valuations,
