@@ -43,6 +43,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "demo": ([], ["--scales", "1"]),
     "code_location": ([], ["--quick"]),  # the --quick flag is passed only if its --help mentions it
     "api": ([], ["--seconds", "5", "--ids", "100"]),
+    "streaming": ([], ["--files", "3", "--interval", "10"]),
 }
 
 
@@ -131,6 +132,15 @@ def row_api(r: dict) -> tuple[str, str, str]:
             f"{speedup:.1f} (cached / uncached req/s; target ≥ 3)" if speedup else "-")
 
 
+def row_streaming(r: dict) -> tuple[str, str, str]:
+    head = (f"S3 put → rows in marts.fct_sales through SQS and the sensor in a Dagster daemon: p50 "
+            f"{_fmt(r.get('landing_to_mart_p50_s'), 1)} s, p95 {_fmt(r.get('landing_to_mart_p95_s'), 1)} s over "
+            f"{r.get('files')} files every {r.get('interval_s')} s ({r.get('runs')} runs); lost {r.get('lost')}, "
+            f"duplicated {r.get('duplicated')}")
+    base = f"`terraminer ingest` + `dbt build` of the same selection, no Dagster: {_fmt(r.get('baseline_ingest_plus_dbt_s'), 1)} s"
+    return head, base, f"{r.get('p50_over_baseline_ratio')} (p50 / baseline)"
+
+
 def row_generic(r: dict) -> tuple[str, str, str]:
     scalars = {k: v for k, v in r.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     ratio_keys = [k for k in scalars if "ratio" in k]
@@ -142,7 +152,7 @@ def row_generic(r: dict) -> tuple[str, str, str]:
 
 
 ROWS = {"ingest": row_ingest, "dbt_incremental": row_dbt_incremental, "demo": row_demo,
-        "code_location": row_code_location, "api": row_api}
+        "code_location": row_code_location, "api": row_api, "streaming": row_streaming}
 
 
 def write_summary(directory: Path, runs: dict[str, dict], quick: bool) -> Path:

@@ -23,7 +23,8 @@ _NUMBERS: dict[str, tuple[type, float, float]] = {
     "alert_flip_min_gain": (float, 0, 100),
     "feature_half_life_days": (int, 1, 36600),
     "market_context_lag_months": (int, 0, 120),
-    "avm_min_training_rows": (int, 0, 10**12),  # a huge value blocks training on purpose (tests)
+    "avm_min_training_rows": (int, 0, 10**12),
+    "statistics_min_pages": (int, 0, 10**9),  # a huge value blocks training on purpose (tests)
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"test_scope": ("incremental", "full")}
 # project structure, not run parameters: a run that changed them would change the graph itself

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     home: Path | None = Field(default=None, description="local state: Postgres, landing, MLflow, Dagster, logs (.terraminer/)")
     landing_uri: str | None = Field(default=None, description="landing zone: a folder, file:///path or s3://bucket/prefix")
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (moto, MinIO)")
+    landing_events: str | None = Field(
+        default=None,
+        description="SQS queue of the S3 landing bucket's event notifications: sqs://<queue-name> or the queue URL "
+                    "(the landing_events_sensor long-polls it; unset: only the folder-listing landing_sensor)",
+    )
     database: str = Field(default="terraminer", description="warehouse database name")
     pg_user: str = Field(default="postgres", description="embedded PostgreSQL superuser")
     pg_port: int = Field(default=5432, description="embedded PostgreSQL port")
@@ -224,6 +229,11 @@ class Settings(BaseSettings):
     @property
     def endpoint_url(self) -> str | None:
         return self.s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+
+    @property
+    def sqs_endpoint_url(self) -> str | None:
+        """SQS endpoint for the landing events (moto serves S3 and SQS on one endpoint)."""
+        return os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL") or self.s3_endpoint_url
 
     @property
     def target(self) -> str:

@@ -227,6 +227,12 @@ class Contract(_Strict):
     reject_threshold: float = Field(0.05, ge=0, le=1, description="share of rejected rows that refuses a file")
     limits: Limits = Limits()
     freshness: Freshness = Freshness()
+    partitions: Literal["daily"] | None = Field(
+        None,
+        description="daily: a feed delivered every day whose landing keys carry the landing date "
+        "(<prefix><yyyy>/<mm>/<dd>/<file>); Dagster partitions its ingestion asset by that date, so a "
+        "date range of files can be backfilled (in one run) or one day re-run",
+    )
     personal_columns: list[str] = Field(default_factory=list, description="hashed in staging, never in marts")
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ that are not UTF-8, longer than ``MAX_KEY_BYTES``) is listed as a problem to ref
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import errno
 import hashlib
 import os
@@ -109,6 +110,63 @@ class Landing(Protocol):
 
     def describe(self, key: str) -> str:
         """A human/URI form of ``key`` for messages."""
+
+
+_DATE_FOLDER = re.compile(r"(\d{4})/(\d{2})/(\d{2})/")
+
+
+def landing_date(key: str, prefix: str = "") -> dt.date | None:
+    """The landing date of ``key``: its ``<yyyy>/<mm>/<dd>/`` folder right under ``prefix`` (the
+    contract's landing prefix), or None when it has none."""
+    if not key.startswith(prefix):
+        return None
+    match = _DATE_FOLDER.match(key, len(prefix))
+    if match is None:
+        return None
+    try:
+        return dt.date(*(int(part) for part in match.groups()))
+    except ValueError:
+        return None
+
+
+class DatedLanding:
+    """A landing zone restricted to keys whose landing date (:func:`landing_date` under the listed
+    prefix) lies in ``[start, end)``: one Dagster partition (a day) or a range of them (a backfill
+    in one run). Keys without a date folder belong to no day. Everything else is the wrapped zone's."""
+
+    def __init__(self, inner: Landing, start: dt.date, end: dt.date):
+        self.inner, self.start, self.end = inner, start, end
+        self.uri = inner.uri
+
+    def __getattr__(self, name: str):
+        """The wrapped zone's other attributes (an S3 zone's client, bucket, prefix)."""
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def _inside(self, key: str, prefix: str) -> bool:
+        day = landing_date(key, prefix)
+        return day is not None and self.start <= day < self.end
+
+    def list(self, prefix: str = "") -> list[LandingObject]:
+        return self.scan(prefix).objects
+
+    def scan(self, prefix: str = "") -> Listing:
+        listing = self.inner.scan(prefix)
+        return Listing([o for o in listing.objects if self._inside(o.key, prefix)],
+                       [p for p in listing.problems if self._inside(p.key, prefix)])
+
+    def open(self, obj: LandingObject) -> BinaryIO:
+        return self.inner.open(obj)
+
+    def local_path(self, obj: LandingObject) -> contextlib.AbstractContextManager[Path]:
+        return self.inner.local_path(obj)
+
+    def writer(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        return self.inner.writer(key)
+
+    def describe(self, key: str) -> str:
+        return self.inner.describe(key)
 
 
 class LocalLanding:

@@ -18,8 +18,10 @@ if not dbt_project.manifest_path.exists():
 
 from orchestration.assets.api import api_data_version  # noqa: E402
 from orchestration.assets.dbt import terraminer_dbt, terraminer_dbt_valuations  # noqa: E402
-from orchestration.assets.ingestion import build_ingestion_asset, raw_contracts  # noqa: E402
+from orchestration.assets.ingestion import build_ingestion_asset, daily_contracts, raw_contracts  # noqa: E402
 from orchestration.assets.ml import avm_model, property_valuations  # noqa: E402
+from orchestration.events import LandingEventsResource, build_landing_events_sensor  # noqa: E402
+from orchestration.freshness import build_freshness_checks, build_freshness_job_and_schedule  # noqa: E402
 from orchestration.jobs import (  # noqa: E402
     daily_refresh_job,
     daily_refresh_schedule,
@@ -32,22 +34,27 @@ from orchestration.resources import LandingResource, NotifierResource, Warehouse
 from orchestration.sensors import alerts_sensor, build_landing_sensor, run_failure_notifier  # noqa: E402
 
 _contracts = raw_contracts(json.loads(dbt_project.manifest_path.read_text()))
+_daily = daily_contracts(_contracts)
+_freshness = build_freshness_checks(_contracts)
+_freshness_job, _freshness_schedule = build_freshness_job_and_schedule(_freshness)
 
 defs = dg.Definitions(
     assets=[
-        *(build_ingestion_asset(name) for name in _contracts),
+        *(build_ingestion_asset(name, daily=name in _daily) for name in _contracts),
         terraminer_dbt,
         avm_model,
         property_valuations,
         terraminer_dbt_valuations,
         api_data_version,
     ],
-    jobs=[pipeline_job, daily_refresh_job, weekly_retrain_job],
-    schedules=[daily_refresh_schedule, weekly_full_test_schedule, weekly_retrain_schedule],
-    sensors=[build_landing_sensor(_contracts), alerts_sensor, run_failure_notifier],
+    asset_checks=[_freshness],
+    jobs=[pipeline_job, daily_refresh_job, weekly_retrain_job, _freshness_job],
+    schedules=[daily_refresh_schedule, weekly_full_test_schedule, weekly_retrain_schedule, _freshness_schedule],
+    sensors=[build_landing_sensor(_contracts), build_landing_events_sensor(_contracts), alerts_sensor, run_failure_notifier],
     resources={
         "warehouse": WarehouseResource(),
         "landing": LandingResource(),
+        "landing_events": LandingEventsResource(),
         "notifier": NotifierResource(),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
     },

@@ -38,6 +38,10 @@ def build_landing_sensor(contracts: list[str]) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
+        from core.settings import get_settings
+
+        if get_settings().landing_events:
+            return dg.SkipReason("TERRAMINER_LANDING_EVENTS is set: the landing_events_sensor follows the landing zone")
         previous = json.loads(context.cursor) if context.cursor else {}
         current = landing_digests(landing.open(), contracts)
         changed = changed_contracts(previous, current)

@@ -16,6 +16,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.project import dbt_project
+from orchestration.retries import retry_transient
 
 ML_DOWNSTREAM = "source:ml+"
 
@@ -42,6 +43,10 @@ class DbtBuildConfig(dg.Config):
     dbt_vars: str = ""
     """dbt project variables for this run, a YAML/JSON mapping passed as dbt --vars
     (e.g. '{incremental_lookback_days: 60}')."""
+    indirect_selection: str = ""
+    """dbt --indirect-selection for the tests of the selected models: 'cautious' runs only the
+    tests whose every parent is selected (streaming runs: a relationships test from a model the
+    run does not rebuild waits for the build that does)."""
     unit_tests: bool = False
     """Also run the dbt unit tests. They check model code against fixed fixtures, never the
     warehouse's data, so their verdict changes only with the code: CI runs every one of them
@@ -53,6 +58,8 @@ def _build_args(config: DbtBuildConfig) -> list[str]:
     args = ["build"]
     if config.full_refresh:
         args.append("--full-refresh")
+    if config.indirect_selection:
+        args += ["--indirect-selection", config.indirect_selection]
     if not config.unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
     if config.dbt_vars.strip():
@@ -83,7 +90,8 @@ def _build_args(config: DbtBuildConfig) -> list[str]:
     name="terraminer_dbt",
 )
 def terraminer_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    yield from dbt.cli(_build_args(config), context=context).stream()
+    with retry_transient(context, "dbt build"):
+        yield from dbt.cli(_build_args(config), context=context).stream()
 
 
 @dbt_assets(
@@ -94,4 +102,5 @@ def terraminer_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, confi
     name="terraminer_dbt_valuations",
 )
 def terraminer_dbt_valuations(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    yield from dbt.cli(_build_args(config), context=context).stream()
+    with retry_transient(context, "dbt build"):
+        yield from dbt.cli(_build_args(config), context=context).stream()

@@ -1,0 +1,187 @@
+"""The event-driven landing sensor: S3 event notifications → SQS → one run per batch.
+
+Each tick (every few seconds; a long poll of the queue inside it):
+
+1. messages of a batch whose run now exists (the daemon launched the run request of an earlier
+   tick: a run tagged with its run key) are deleted; their receipt handles wait in the cursor, so
+   they survive a daemon restart. Messages whose run never appears come back after the queue's
+   visibility timeout and are batched again;
+2. while a run of this sensor is queued or running, nothing is received: new objects wait in the
+   queue and make the next batch bigger (no two runs rebuild the same models at once);
+3. the queue is read (one long poll, then short polls while it returns full pages); test events,
+   records of other buckets or prefixes and keys of no contract are deleted at once; a message that
+   is not an S3 notification is held back and received again until the queue's redrive policy
+   moves it to the dead-letter queue;
+4. the announced keys are grouped per contract, each resolved to its current version
+   (``head_object``: an event that arrives after a newer version of its object loads the newer
+   one), versions the ledger already loaded are dropped (duplicates and re-deliveries change
+   nothing), and one run request covers the rest: those files' ingestion (run config ``keys``: no
+   bucket listing) and the dbt models downstream of their sources up to the marts and
+   ``mart_alerts`` (features and the AVM stay with the daily refresh).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import dagster as dg
+
+from orchestration.resources import LandingResource, WarehouseResource
+
+EVENTS_SENSOR_NAME = "landing_events_sensor"
+EVENTS_SENSOR_SECONDS = 5
+STREAMING_EXCLUDED_GROUPS = ("features",)
+
+
+class LandingEventsResource(dg.ConfigurableResource):
+    """The SQS queue of the landing bucket's notifications (``TERRAMINER_LANDING_EVENTS``)."""
+
+    queue: str | None = None
+    """sqs://<queue-name> or a queue URL; default: the settings' landing_events"""
+    wait_seconds: int = 5
+    """long poll of each tick (SQS allows up to 20)"""
+    max_messages: int = 500
+    visibility_seconds: int = 300
+    """how long received messages stay invisible while their run is launched"""
+    poison_retry_seconds: int = 30
+    """a message that is not an S3 notification is received again after this many seconds (until
+    the redrive policy's maxReceiveCount moves it to the dead-letter queue)"""
+
+    def configured(self) -> str | None:
+        from core.settings import get_settings
+
+        return self.queue or get_settings().landing_events
+
+    def open(self):
+        from core.settings import get_settings
+        from ingestion.events import EventQueue, resolve_queue_url
+
+        settings = get_settings()
+        endpoint = settings.sqs_endpoint_url
+        return EventQueue(resolve_queue_url(self.configured(), endpoint), endpoint)
+
+
+def streaming_selection(contracts: list[str]) -> dg.AssetSelection:
+    raw = dg.AssetSelection.assets(*(dg.AssetKey(["raw", c]) for c in contracts))
+    return raw.downstream() - dg.AssetSelection.groups(*STREAMING_EXCLUDED_GROUPS).downstream()
+
+
+def batch_run_key(versions: list[tuple[str, str, str]]) -> str:
+    return hashlib.sha256(json.dumps(sorted(versions)).encode()).hexdigest()[:24]
+
+
+def _run_exists(instance: dg.DagsterInstance, run_key: str) -> bool:
+    return bool(instance.get_run_ids(dg.RunsFilter(tags={"dagster/run_key": run_key}), limit=1))
+
+
+def _run_in_progress(instance: dg.DagsterInstance) -> bool:
+    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+    return bool(instance.get_run_ids(
+        dg.RunsFilter(tags={"terraminer/trigger": "landing_events"}, statuses=IN_PROGRESS_RUN_STATUSES), limit=1))
+
+
+def _loaded_versions(warehouse: WarehouseResource, items: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """(contract, key, version) triples the ingestion ledger holds as loaded."""
+    if not items:
+        return set()
+    with warehouse.connect() as conn:
+        if conn.execute("select to_regclass('ingestion_meta.load_ledger')").fetchone()[0] is None:
+            return set()
+        rows = conn.execute(
+            "select contract, file_key, file_version from ingestion_meta.load_ledger "
+            "where status = 'loaded' and file_key = any(%s)", ([key for _c, key, _v in items],),
+        ).fetchall()
+    return {tuple(r) for r in rows}
+
+
+def build_landing_events_sensor(contracts: list[str]) -> dg.SensorDefinition:
+    prefixes_all = {name: name.replace("__", "/", 1) + "/" for name in contracts}
+
+    @dg.sensor(
+        name=EVENTS_SENSOR_NAME,
+        minimum_interval_seconds=EVENTS_SENSOR_SECONDS,
+        asset_selection=streaming_selection(contracts),
+        description="Long-polls the SQS queue of the S3 landing bucket's event notifications "
+                    "(TERRAMINER_LANDING_EVENTS); one run per batch: those files' ingestion and the dbt "
+                    "models downstream up to the marts and alerts. Messages are deleted once the run exists.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def landing_events_sensor(context: dg.SensorEvaluationContext, landing: LandingResource,
+                              landing_events: LandingEventsResource, warehouse: WarehouseResource):
+        from core.settings import get_settings
+        from ingestion.events import head, landing_prefix_of, sort_messages
+
+        if not landing_events.configured():
+            return dg.SkipReason("TERRAMINER_LANDING_EVENTS is not set: the landing_sensor lists the landing zone")
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        pending = cursor.get("pending", [])
+        queue = landing_events.open()
+
+        waiting = []
+        for batch in pending:
+            if _run_exists(context.instance, batch["run_key"]):
+                errors = queue.delete(batch["receipts"])
+                if errors:
+                    context.log.warning(f"run {batch['run_key']}: {len(errors)} message(s) not deleted "
+                                        f"(they come back; the ledger makes them no-ops): {errors[:3]}")
+            elif time.time() - batch["at"] < landing_events.visibility_seconds:
+                waiting.append(batch)
+        cursor["pending"] = waiting
+        if waiting:
+            context.update_cursor(json.dumps(cursor))
+            return dg.SkipReason(f"waiting for the launch of {len(waiting)} run(s) before deleting their messages")
+        if _run_in_progress(context.instance):
+            context.update_cursor(json.dumps(cursor))
+            return dg.SkipReason("a run of this sensor is in progress: new objects wait in the queue for the next batch")
+
+        bucket, prefix = landing_prefix_of(landing.uri or get_settings().landing)
+        messages = queue.receive(max_messages=landing_events.max_messages, wait_seconds=landing_events.wait_seconds,
+                                 visibility_seconds=landing_events.visibility_seconds)
+        batch = sort_messages(messages, bucket, prefix, prefixes_all)
+        for message in batch.poison:
+            context.log.warning(f"message {message.message_id} is not an S3 notification (receive "
+                                f"#{message.receive_count}); it goes to the dead-letter queue after the "
+                                f"redrive policy's maxReceiveCount: {message.body[:120]!r}")
+            queue.hold_back(message, landing_events.poison_retry_seconds)
+        if batch.skipped_keys:
+            context.log.info(f"{len(batch.skipped_keys)} key(s) of no contract ignored: {batch.skipped_keys[:5]}")
+
+        store = landing.open()
+        items = []
+        for contract in sorted(batch.keys):
+            for key in sorted(batch.keys[contract]):
+                obj = head(store, key)
+                if obj is not None:
+                    items.append((contract, key, obj.version))
+        fresh = sorted(set(items) - _loaded_versions(warehouse, items))
+        if not fresh:
+            queue.delete(batch.ignorable + batch.done)
+            context.update_cursor(json.dumps(cursor))
+            return dg.SkipReason(f"{len(messages)} message(s), no new file version "
+                                 f"({len(items)} already loaded, {len(batch.poison)} poison)")
+        queue.delete(batch.ignorable)
+
+        run_key = batch_run_key(fresh)
+        by_contract: dict[str, list[str]] = {}
+        for contract, key, _version in fresh:
+            by_contract.setdefault(contract, []).append(key)
+        cursor["pending"] = [{"run_key": run_key, "receipts": batch.done, "at": time.time()}]
+        cursor["batches"] = cursor.get("batches", 0) + 1
+        context.update_cursor(json.dumps(cursor))
+        keys = sorted(streaming_selection(sorted(by_contract)).resolve(context.repository_def.asset_graph),
+                      key=lambda k: k.to_user_string())
+        return dg.RunRequest(
+            run_key=run_key,
+            asset_selection=keys,
+            run_config={"ops": {
+                **{f"ingest_{c}": {"config": {"keys": ks}} for c, ks in by_contract.items()},
+                "terraminer_dbt": {"config": {"indirect_selection": "cautious"}},
+            }},
+            tags={"terraminer/trigger": "landing_events", "terraminer/contracts": ",".join(sorted(by_contract))[:200],
+                  "terraminer/files": str(len(fresh))},
+        )
+
+    return landing_events_sensor
