@@ -41,7 +41,7 @@
 {#- each market's int_<market>__properties (var('markets'), macros/markets/markets.sql), ref()'d here -#}
 {%- set market_properties = [] -%}
 {%- for market in markets() -%}
-    {%- do market_properties.append([market, ref('int_' ~ market ~ '__properties')]) -%}
+{%- do market_properties.append([market, ref('int_' ~ market ~ '__properties')]) -%}
 {%- endfor -%}
 with
 

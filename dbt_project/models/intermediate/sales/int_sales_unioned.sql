@@ -9,7 +9,7 @@
 {#- each market's int_<market>__sales (var('markets'), macros/markets/markets.sql), ref()'d here -#}
 {%- set market_sales = [] -%}
 {%- for market in markets() -%}
-    {%- do market_sales.append([market, ref('int_' ~ market ~ '__sales')]) -%}
+{%- do market_sales.append([market, ref('int_' ~ market ~ '__sales')]) -%}
 {%- endfor -%}
 with
 
