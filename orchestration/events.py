@@ -28,7 +28,7 @@ import time
 
 import dagster as dg
 
-from orchestration.resources import LandingResource, WarehouseResource
+from orchestration.resources import LEDGER_ROLE, LandingResource, WarehouseResource
 
 EVENTS_SENSOR_NAME = "landing_events_sensor"
 EVENTS_SENSOR_SECONDS = 5
@@ -87,7 +87,7 @@ def _loaded_versions(warehouse: WarehouseResource, items: list[tuple[str, str, s
     """(contract, key, version) triples the ingestion ledger holds as loaded."""
     if not items:
         return set()
-    with warehouse.connect() as conn:
+    with warehouse.connect(role=LEDGER_ROLE) as conn:
         if conn.execute("select to_regclass('ingestion_meta.load_ledger')").fetchone()[0] is None:
             return set()
         rows = conn.execute(

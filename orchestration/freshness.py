@@ -11,7 +11,7 @@ after every ingestion run that includes the source.
 
 import dagster as dg
 
-from orchestration.resources import NotifierResource, WarehouseResource
+from orchestration.resources import LEDGER_ROLE, NotifierResource, WarehouseResource
 
 FRESHNESS_CHECK = "freshness"
 
@@ -24,7 +24,7 @@ def evaluate(age_hours: float | None, warn_after_hours: float, error_after_hours
 
 
 def _ages(warehouse: WarehouseResource) -> dict[str, float]:
-    with warehouse.connect() as conn:
+    with warehouse.connect(role=LEDGER_ROLE) as conn:
         if conn.execute("select to_regclass('ingestion_meta.load_ledger')").fetchone()[0] is None:
             return {}
         rows = conn.execute(

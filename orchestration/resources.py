@@ -16,6 +16,9 @@ from core.settings import Settings, get_settings
 # transformer through DBT_PGUSER (core.settings.Settings.dbt_env), sensors read marts as bi.
 GROUP_ROLES = {"ingestion": "terraminer_loader", "ml": "terraminer_ml", "api": "terraminer_api"}
 OUTSIDE_ASSETS_ROLE = "terraminer_bi"
+# the ingestion ledger's readers outside ingestion assets (the landing-events sensor, the source
+# freshness checks): the loader owns it, bi may not read it
+LEDGER_ROLE = GROUP_ROLES["ingestion"]
 
 
 def current_role() -> str:
@@ -40,14 +43,15 @@ class WarehouseResource(dg.ConfigurableResource):
     """The warehouse named by the settings (embedded Postgres locally, RDS / Redshift elsewhere),
     connected as the running asset's role (:func:`current_role`)."""
 
-    def settings(self) -> Settings:
-        return get_settings().as_role(current_role())
+    def settings(self, role: str | None = None) -> Settings:
+        return get_settings().as_role(role or current_role())
 
     @contextmanager
-    def connect(self):
+    def connect(self, role: str | None = None):
+        """A connection as ``role``, else as the running asset's role (:func:`current_role`)."""
         from core.warehouse import connect
 
-        conn = connect(self.settings())
+        conn = connect(self.settings(role))
         try:
             yield conn
         finally:
