@@ -19,6 +19,7 @@ from corpus import bulk, checks
 from corpus.malformed import uk_file, uk_values
 
 from ingestion.contract import load_contracts
+from terraminer import roles
 
 CONTRACT_NAMES = [*bulk.SYNTHETIC_CONTRACTS, "king_county__sales", "uk_land_registry__price_paid"]
 CONTRACTS = load_contracts(names=sorted(CONTRACT_NAMES))
@@ -141,6 +142,7 @@ def test_four_loaders_repeatedly(db, landing, reference):
         with db.connect(autocommit=True) as conn:
             conn.execute("drop schema if exists raw cascade")
             conn.execute("drop schema if exists ingestion_meta cascade")
+            roles.apply_postgres(conn)  # the admin recreates the schemas; the loaders (the CLI's role) may not
         _assert_loaded_once(_race(db, landing, processes=4, gate=None), landing, contested=False)
         with db.connect() as conn:
             assert checks.ledger_problems(conn, landing, CONTRACTS) == []
