@@ -24,12 +24,10 @@ import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import unquote_plus, urlparse
 
 from core.errors import TerraMinerError
-from ingestion.landing import Landing, LandingObject, Listing, ListingProblem, key_problem
+from ingestion.landing import FilteredLanding, Landing, LandingObject, Listing, ListingProblem, key_problem
 
 TEST = "test"
 DEFAULT_MAX_RECEIVES = 5
@@ -209,23 +207,13 @@ class EventQueue:
                                                   VisibilityTimeout=max(0, seconds))
 
 
-class KeyedLanding:
+class KeyedLanding(FilteredLanding):
     """A landing zone whose ``list`` returns only the named keys (their current version, one
     ``head_object`` each, a deleted key left out); everything else is the wrapped landing's."""
 
     def __init__(self, inner: Landing, keys: list[str]):
-        self.inner = inner
+        super().__init__(inner)
         self.keys = sorted(set(keys))
-        self.uri = inner.uri
-
-    def __getattr__(self, name: str):
-        """The wrapped zone's other attributes (an S3 zone's client, bucket, prefix)."""
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-    def list(self, prefix: str = "") -> list[LandingObject]:
-        return self.scan(prefix).objects
 
     def scan(self, prefix: str = "") -> Listing:
         """The named keys under ``prefix`` as the runner's discovery reads a landing zone: loadable
@@ -244,18 +232,6 @@ class KeyedLanding:
             else:
                 problems.append(ListingProblem(key, problem, refuse=True, version=obj.version, size=obj.size))
         return Listing(sorted(objects), problems)
-
-    def open(self, obj: LandingObject) -> BinaryIO:
-        return self.inner.open(obj)
-
-    def local_path(self, obj: LandingObject) -> contextlib.AbstractContextManager[Path]:
-        return self.inner.local_path(obj)
-
-    def writer(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
-        return self.inner.writer(key)
-
-    def describe(self, key: str) -> str:
-        return self.inner.describe(key)
 
 
 def head(landing: Landing, key: str) -> LandingObject | None:

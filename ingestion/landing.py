@@ -129,13 +129,12 @@ def landing_date(key: str, prefix: str = "") -> dt.date | None:
         return None
 
 
-class DatedLanding:
-    """A landing zone restricted to keys whose landing date (:func:`landing_date` under the listed
-    prefix) lies in ``[start, end)``: one Dagster partition (a day) or a range of them (a backfill
-    in one run). Keys without a date folder belong to no day. Everything else is the wrapped zone's."""
+class FilteredLanding:
+    """A landing zone that lists a subset of the wrapped zone's objects: a subclass overrides only
+    :meth:`scan`. Reading, writing, describing and every other attribute are the wrapped zone's."""
 
-    def __init__(self, inner: Landing, start: dt.date, end: dt.date):
-        self.inner, self.start, self.end = inner, start, end
+    def __init__(self, inner: Landing):
+        self.inner = inner
         self.uri = inner.uri
 
     def __getattr__(self, name: str):
@@ -144,17 +143,11 @@ class DatedLanding:
             raise AttributeError(name)
         return getattr(self.inner, name)
 
-    def _inside(self, key: str, prefix: str) -> bool:
-        day = landing_date(key, prefix)
-        return day is not None and self.start <= day < self.end
-
     def list(self, prefix: str = "") -> list[LandingObject]:
         return self.scan(prefix).objects
 
     def scan(self, prefix: str = "") -> Listing:
-        listing = self.inner.scan(prefix)
-        return Listing([o for o in listing.objects if self._inside(o.key, prefix)],
-                       [p for p in listing.problems if self._inside(p.key, prefix)])
+        raise NotImplementedError
 
     def open(self, obj: LandingObject) -> BinaryIO:
         return self.inner.open(obj)
@@ -167,6 +160,25 @@ class DatedLanding:
 
     def describe(self, key: str) -> str:
         return self.inner.describe(key)
+
+
+class DatedLanding(FilteredLanding):
+    """A landing zone restricted to keys whose landing date (:func:`landing_date` under the listed
+    prefix) lies in ``[start, end)``: one Dagster partition (a day) or a range of them (a backfill
+    in one run). Keys without a date folder belong to no day. Everything else is the wrapped zone's."""
+
+    def __init__(self, inner: Landing, start: dt.date, end: dt.date):
+        super().__init__(inner)
+        self.start, self.end = start, end
+
+    def _inside(self, key: str, prefix: str) -> bool:
+        day = landing_date(key, prefix)
+        return day is not None and self.start <= day < self.end
+
+    def scan(self, prefix: str = "") -> Listing:
+        listing = self.inner.scan(prefix)
+        return Listing([o for o in listing.objects if self._inside(o.key, prefix)],
+                       [p for p in listing.problems if self._inside(p.key, prefix)])
 
 
 class LocalLanding:
