@@ -18,17 +18,13 @@ import datetime as dt
 import gzip
 import io
 import json
-import shutil
-import tempfile
 import uuid
-from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
 
-from core.settings import Settings, project_dir
-from terraminer.stack import LocalStack
+from tests.e2e.conftest import e2e_stack
 
 XDIST_WEIGHT = 240
 PREFIX = "landing"
@@ -41,24 +37,12 @@ def env(s3_endpoint):
 
     from ingestion.events import ensure_event_queue
 
-    home = Path(tempfile.mkdtemp(prefix="tme-", dir="/tmp"))
     bucket = f"landing-{uuid.uuid4().hex[:10]}"
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
     queue_name = f"events-{uuid.uuid4().hex[:8]}"
     queue_url, dlq_url = ensure_event_queue(bucket, queue_name, endpoint_url=s3_endpoint, max_receives=MAX_RECEIVES)
-    settings = Settings(env="ci", home=home)
-    stack = LocalStack(settings)
-    stack.up()
-    patch = pytest.MonkeyPatch()
-    try:
-        for key, value in settings.exports().items():
-            patch.setenv(key, value)
-        patch.setenv("TERRAMINER_HOME", str(home))
-        patch.setenv("TERRAMINER_LANDING_URI", f"s3://{bucket}/{PREFIX}")
-        patch.setenv("TERRAMINER_S3_ENDPOINT_URL", s3_endpoint)
-        patch.setenv("TERRAMINER_LANDING_EVENTS", f"sqs://{queue_name}")
-        patch.setenv("DBT_PROFILES_DIR", str(project_dir()))
-        patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    with e2e_stack("tme-", TERRAMINER_LANDING_URI=f"s3://{bucket}/{PREFIX}", TERRAMINER_S3_ENDPOINT_URL=s3_endpoint,
+                   TERRAMINER_LANDING_EVENTS=f"sqs://{queue_name}") as settings:
         from core.warehouse import connect
         from ml.warehouse import ensure_ml_tables
         from terraminer import roles
@@ -67,26 +51,12 @@ def env(s3_endpoint):
             roles.apply_postgres(conn)
             ensure_ml_tables(conn)
         yield {"settings": settings, "bucket": bucket, "queue": queue_url, "dlq": dlq_url, "endpoint": s3_endpoint}
-    finally:
-        patch.undo()
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def defs(env):
-    from orchestration.project import prepare_manifest
-
-    prepare_manifest()
-    from orchestration.definitions import defs as definitions
-
-    return definitions
-
-
-@pytest.fixture(scope="module")
-def instance():
-    with dg.DagsterInstance.ephemeral() as inst:
-        yield inst
+def pipeline_env(env):
+    """This module's stack under conftest's ``defs``: the landing zone on the notifying bucket."""
+    return env["settings"]
 
 
 @pytest.fixture(scope="module")

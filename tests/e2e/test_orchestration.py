@@ -18,10 +18,8 @@ import gzip
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -29,7 +27,6 @@ import psycopg
 import pytest
 
 from core.settings import Settings, project_dir
-from terraminer.stack import LocalStack
 
 XDIST_WEIGHT = 300  # seconds on 2 cores: conftest starts heavy files first
 RAW = "raw"
@@ -38,41 +35,6 @@ VALUATIONS = dg.AssetKey(["ml", "property_valuations"])
 FEATURES = dg.AssetKey(["features", "feat_avm_sales"])
 VALUATION_MART = dg.AssetKey(["marts", "mart_property_valuations"])
 SCALE = 2
-
-
-@pytest.fixture(scope="module")
-def pipeline_env():
-    """An isolated TERRAMINER_HOME with its own embedded PostgreSQL, exported like `terraminer env`."""
-    home = Path(tempfile.mkdtemp(prefix="tmo-", dir="/tmp"))
-    settings = Settings(env="ci", home=home)
-    stack = LocalStack(settings)
-    stack.up()
-    patch = pytest.MonkeyPatch()
-    try:
-        for key, value in settings.exports().items():
-            patch.setenv(key, value)
-        patch.setenv("TERRAMINER_ENV", "ci")
-        patch.setenv("TERRAMINER_HOME", str(home))
-        patch.setenv("DBT_PROFILES_DIR", str(project_dir()))
-        patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        from terraminer.pipeline import prepare_warehouse
-
-        prepare_warehouse(settings)  # again (up did it): idempotent
-        yield settings
-    finally:
-        patch.undo()
-        stack.down()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def defs(pipeline_env):
-    from orchestration.project import prepare_manifest
-
-    prepare_manifest()
-    from orchestration.definitions import defs as definitions
-
-    return definitions
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +63,6 @@ def _sensor_context(defs, instance, cursor=None):
         instance=instance, cursor=cursor, repository_def=defs.get_repository_def(),
         resources={"landing": LandingResource(), "warehouse": WarehouseResource(), "notifier": NotifierResource()},
     )
-
-
-@pytest.fixture(scope="module")
-def instance():
-    with dg.DagsterInstance.ephemeral() as inst:
-        yield inst
 
 
 def _run_quietly(job, instance, log_path: Path, **execute_kwargs):
