@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,24 +23,12 @@ from pathlib import Path
 import pytest
 
 from core.settings import project_dir
+from tests.e2e.browser import CHROMIUM, OUTPUT, Browser, chromium_page, free_port
 
 XDIST_WEIGHT = 60  # seconds on 2 cores: conftest starts heavy files first
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-OUTPUT = project_dir() / "test-output"
 LOCATION = "orchestration.definitions"
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 5.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read()
 
 
 def _graphql(base: str, query: str) -> dict:
@@ -55,7 +42,7 @@ def _graphql(base: str, query: str) -> dict:
 def ui():
     """`make ui` with its own TERRAMINER_HOME and port; yields the base URL once the code location loaded."""
     home = Path(tempfile.mkdtemp(prefix="tmu-", dir="/tmp"))
-    port = _port()
+    port = free_port()
     env = {**os.environ, "TERRAMINER_HOME": str(home), "DAGSTER_PORT": str(port), "TERRAMINER_ENV": "local"}
     for key in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "DAGSTER_HOME", "MLFLOW_TRACKING_URI"):
         env.pop(key, None)
@@ -95,36 +82,6 @@ def ui():
         shutil.rmtree(home, ignore_errors=True)
 
 
-class Browser:
-    """Just enough of the Chrome DevTools protocol: navigate, evaluate JavaScript, screenshot."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.next_id = 0
-
-    async def call(self, method: str, **params):
-        self.next_id += 1
-        await self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(await self.ws.recv())
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-
-    async def evaluate(self, expression: str):
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        return result.get("result", {}).get("value")
-
-    async def wait_for(self, expression: str, timeout: float = 90.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await self.evaluate(expression):
-                return True
-            await asyncio.sleep(0.5)
-        return False
-
-
 DISMISS = ("(() => { const b = [...document.querySelectorAll('button')].find(x => x.innerText.trim() === 'Skip');"
            " if (b) { b.click(); return true; } return false; })()")
 
@@ -148,26 +105,9 @@ async def _visit(browser: Browser, url: str, names: list[str], shot: Path) -> di
 def _browse(pages: list[tuple[str, list[str], Path]]) -> list[dict]:
     import websockets
 
-    port = _port()
-    profile = tempfile.mkdtemp(prefix="chr-", dir="/tmp")
-    chromium = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1600,1000", f"--user-data-dir={profile}", f"--remote-debugging-port={port}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        targets = []
-        while time.monotonic() < deadline and not targets:
-            try:
-                targets = [t for t in json.loads(_get(f"http://127.0.0.1:{port}/json/list")) if t["type"] == "page"]
-            except OSError:
-                time.sleep(0.5)
-        assert targets, "chromium did not open its DevTools endpoint"
-
+    with chromium_page("--window-size=1600,1000") as ws_url:
         async def run():
-            async with websockets.connect(targets[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024) as ws:
+            async with websockets.connect(ws_url, max_size=64 * 1024 * 1024) as ws:
                 browser = Browser(ws)
                 await browser.call("Page.enable")
                 await browser.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000,
@@ -175,13 +115,6 @@ def _browse(pages: list[tuple[str, list[str], Path]]) -> list[dict]:
                 return [await _visit(browser, url, names, shot) for url, names, shot in pages]
 
         return asyncio.run(run())
-    finally:
-        chromium.terminate()
-        try:
-            chromium.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            chromium.kill()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_asset_graph_renders_in_chromium(ui):

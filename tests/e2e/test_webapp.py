@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -30,7 +29,7 @@ import yaml
 
 from core.settings import Settings, project_dir
 from tests.api.conftest import MARTS, _insert, bearer, seed
-from tests.e2e.test_ui import CHROMIUM, OUTPUT, _get, _port
+from tests.e2e.browser import CHROMIUM, OUTPUT, Browser, chromium_page, free_port, http_get
 
 XDIST_WEIGHT = 40
 WEB_MARTS = (*MARTS, "mart_avm_performance", "mart_avm_performance_by_price_band")
@@ -250,7 +249,7 @@ def live_server(web_settings: Settings) -> Iterator[str]:
 
     from web.server import create_app
 
-    port = _port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(web_settings), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -259,7 +258,7 @@ def live_server(web_settings: Settings) -> Iterator[str]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            _get(f"{base}/v1/health")
+            http_get(f"{base}/v1/health")
             break
         except OSError:
             time.sleep(0.2)
@@ -297,8 +296,6 @@ CHECK = """(() => {
 
 async def _session(ws_url: str, base: str, login_url: str) -> dict:
     import websockets
-
-    from tests.e2e.test_ui import Browser
 
     events: dict[str, list] = {"console": [], "failed": [], "requests": [], "http_errors": []}
     async with websockets.connect(ws_url, max_size=64 * 1024 * 1024) as ws:
@@ -356,31 +353,8 @@ def test_every_page_renders_with_data_in_chromium(live_server, web_settings, web
 
     OUTPUT.mkdir(exist_ok=True)
     login_url = f"{live_server}/app/login?token={login_token(web_settings, web_keys['all'])}"
-    port = _port()
-    profile = tempfile.mkdtemp(prefix="chr-", dir="/tmp")
-    chromium = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", f"--user-data-dir={profile}",
-         f"--remote-debugging-port={port}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        targets = []
-        while time.monotonic() < deadline and not targets:
-            try:
-                targets = [t for t in json.loads(_get(f"http://127.0.0.1:{port}/json/list")) if t["type"] == "page"]
-            except OSError:
-                time.sleep(0.5)
-        assert targets, "chromium did not open its DevTools endpoint"
-        results = asyncio.run(_session(targets[0]["webSocketDebuggerUrl"], live_server, login_url))
-    finally:
-        chromium.terminate()
-        try:
-            chromium.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            chromium.kill()
-        shutil.rmtree(profile, ignore_errors=True)
+    with chromium_page("--disable-default-apps", "--disable-extensions") as ws_url:
+        results = asyncio.run(_session(ws_url, live_server, login_url))
 
     events = results.pop("events")
     assert results.pop("cookie_visible_to_js") == ""  # HttpOnly: scripts never see the session
