@@ -445,3 +445,35 @@ def test_cached_lookups_are_served_before_the_router_identically_and_counted_onc
     assert api_app.get(f"/v1/properties/{PID}", headers=bearer(key)).status_code == 200
     limited = api_app.get(f"/v1/properties/{PID}", headers=bearer(key))
     assert problem_of(limited, 429)["retry_after_s"] == int(limited.headers["Retry-After"])
+
+
+def test_an_expired_version_key_is_read_once_and_cached_answers_keep_flowing(api_app, api_settings, keys):
+    """When the data version's key expires in Redis, concurrent cached lookups share one warehouse
+    read of the version (api/service/core.py _refreshed_version) and are still answered from the
+    cache, instead of each taking the uncached path."""
+    import asyncio
+
+    from api.cache import VERSION_KEY
+
+    service = api_app.ctx.service
+    assert api_app.get(f"/v1/properties/{PID}", headers=bearer(keys["read"])).status_code == 200  # cached
+    reads = []
+    original = service.load_version
+
+    def counted():
+        reads.append(1)
+        return original()
+
+    service.load_version = counted
+    try:
+        api_app.ctx.cache.call(lambda c: c.delete(VERSION_KEY))
+
+        async def burst():
+            return await asyncio.gather(*(service.property_detail_cached(PID) for _ in range(16)))
+
+        answers = asyncio.run(burst())
+    finally:
+        service.load_version = original
+    assert len(reads) == 1
+    assert all(a is not None for a in answers) and len(set(answers)) == 1
+    assert api_app.ctx.cache.call(lambda c: c.get(VERSION_KEY))  # published again for the other processes
