@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "code_location": ([], ["--quick"]),  # the --quick flag is passed only if its --help mentions it
     "api": ([], ["--seconds", "5", "--ids", "100"]),
     "streaming": ([], ["--files", "3", "--interval", "10"]),
+    "big_delivery": ([], ["--scale", "1"]),
 }
 
 
