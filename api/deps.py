@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.cache import Cache
 from api.errors import ApiError
-from api.ratelimit import RateLimiter
+from api.ratelimit import Decision, RateLimiter
 from api.security import ApiKey, KeyStore
 from api.service import DataService
 
@@ -41,10 +41,18 @@ Context = Annotated[ApiContext, Depends(get_context)]
 Service = Annotated[DataService, Depends(get_service)]
 
 
-async def authenticate(ctx: ApiContext, authorization: str | None) -> ApiKey:
+# request state: (key, rate-limit decision) when api.fastpath already verified and counted the request
+CHECKED = "terraminer_checked_key"
+
+
+async def authenticate(ctx: ApiContext, authorization: str | None,
+                       checked: tuple[ApiKey, Decision] | None = None) -> ApiKey:
     """The caller's key (401 without one or with a bad one), after its rate limit (429). A key not
     verified recently is looked up in a worker thread: waiting for a pool connection must never
-    block the event loop."""
+    block the event loop. ``checked``: the key and decision api.fastpath took for this request."""
+    if checked is not None:
+        key, decision = checked
+        return _within_limit(key, decision)
     if not authorization or not authorization.startswith("Bearer "):
         raise ApiError(401, "send an API key: Authorization: Bearer <key>", "Authorization",
                        {"WWW-Authenticate": "Bearer"})
@@ -54,6 +62,10 @@ async def authenticate(ctx: ApiContext, authorization: str | None) -> ApiKey:
         raise ApiError(401, "the API key is unknown, revoked or expired", "Authorization",
                        {"WWW-Authenticate": 'Bearer error="invalid_token"'})
     decision = await ctx.limiter.acheck(key.key_id, key.rate_limit, key.rate_window_s)
+    return _within_limit(key, decision)
+
+
+def _within_limit(key: ApiKey, decision: Decision) -> ApiKey:
     if not decision.allowed:
         raise ApiError(429, f"rate limit of {decision.limit} requests per window exceeded for this key", None,
                        {"Retry-After": str(decision.retry_after_s)}, retry_after_s=decision.retry_after_s)
@@ -69,7 +81,8 @@ def require(scope: str):
     """A dependency: the caller's key, which must hold ``scope``."""
 
     async def dependency(request: Request) -> ApiKey:
-        key = await authenticate(request.app.state.ctx, request.headers.get("authorization"))
+        key = await authenticate(request.app.state.ctx, request.headers.get("authorization"),
+                                 getattr(request.state, CHECKED, None))
         check_scope(key, scope)
         return key
 
@@ -77,7 +90,8 @@ def require(scope: str):
 
 
 async def any_key(request: Request) -> ApiKey:
-    return await authenticate(request.app.state.ctx, request.headers.get("authorization"))
+    return await authenticate(request.app.state.ctx, request.headers.get("authorization"),
+                              getattr(request.state, CHECKED, None))
 
 
 AnyKey = Annotated[ApiKey, Depends(any_key)]

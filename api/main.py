@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from api import errors
 from api.cache import Cache, make_client
 from api.deps import ApiContext
+from api.fastpath import CachedLookups
+from api.heap import settle_heap
 from api.ratelimit import RateLimiter
 from api.routes import alerts, estimates, graphql, health, markets, properties, subscriptions
 from api.security import KeyStore
@@ -39,6 +41,7 @@ def create_app(settings: Settings | None = None, context: ApiContext | None = No
     async def lifespan(app: FastAPI):
         owned = context is None
         app.state.ctx = context or build_context(settings)
+        settle_heap()
         try:
             yield
         finally:
@@ -53,6 +56,7 @@ def create_app(settings: Settings | None = None, context: ApiContext | None = No
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(CachedLookups)
     for module in (health, properties, estimates, markets, alerts, subscriptions):
         app.include_router(module.router, prefix="/v1")
     app.include_router(graphql.router)

@@ -6,6 +6,7 @@ The ``*_many`` methods take many ids and cost one statement: GraphQL's DataLoade
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -44,6 +45,7 @@ class DataService:
         self.pool, self.cache, self.settings, self.estimator = pool, cache, settings, estimator
         self.statements = 0  # SQL statements run (tests check GraphQL batching with it)
         self._local_version: tuple[float, str] | None = None
+        self._version_refresh: asyncio.Task | None = None
         self._thread = threading.local()
 
     # --------------------------------------------------------------- plumbing
@@ -165,10 +167,26 @@ class DataService:
         version = request_version.get() or await self.cache.acall(
             lambda c: c.get(VERSION_KEY), lambda c: c.get(VERSION_KEY))
         if not version:
+            version = await self._refreshed_version()
+        if not version:
             return None
         if isinstance(version, bytes):
             version = version.decode()
         return await self.cache.apeek(self.cache.key(version, "property", property_id))
+
+    async def _refreshed_version(self) -> str | None:
+        """The data version after its key expired in Redis (every ``version_ttl_s``): one warehouse
+        read per process, in a worker thread, shared by every request that found the key gone
+        meanwhile (without it, each of them took the uncached path and read the version itself:
+        a burst of slow answers every few seconds)."""
+        loop = asyncio.get_running_loop()
+        pending = self._version_refresh
+        if pending is None or pending.get_loop() is not loop or pending.done():
+            pending = self._version_refresh = loop.create_task(asyncio.to_thread(self.data_version))
+        try:
+            return await asyncio.shield(pending)
+        except Exception:  # noqa: BLE001 - the warehouse path answers and reports its own error
+            return None
 
     def property_detail(self, property_id: str) -> dict:
         version = self.data_version() if self.cache.available else None

@@ -13,6 +13,8 @@ import threading
 import time
 from typing import Any
 
+from api.heap import settle_heap
+
 
 class NoModel(Exception):
     """No champion model is registered (train one first)."""
@@ -59,6 +61,8 @@ class Estimator:
                 self._version = str(current.version)
                 self._runs[self._version] = current.run_id
                 self.loads += 1
+                if self.loads == 1:  # mlflow, sklearn and the model join the start-up heap
+                    settle_heap()
             return self._model, self._version
 
     def run_id(self, model_version: str) -> str | None:

@@ -407,3 +407,73 @@ def test_openapi_docs_list_every_endpoint(api_app):
     assert {"/v1/health", "/v1/properties", "/v1/properties/{property_id}", "/v1/estimates",
             "/v1/markets/{region_id}/monthly", "/v1/indices/{region_id}", "/v1/alerts", "/v1/subscriptions",
             "/v1/subscriptions/{subscription_id}/deliveries", "/graphql"} <= paths
+
+
+def test_cached_lookups_are_served_before_the_router_identically_and_counted_once(api_app, api_settings):
+    """api/fastpath.py: a cached property answer for a verified key bypasses routing; the bytes are
+    the route's, every request is counted once, and what it does not serve falls through."""
+    from api import fastpath
+    from api.security import create_key
+
+    with as_api(api_settings) as conn:
+        key = create_key(conn, "fast", ["properties", "valuations"], rate_limit=5, rate_window_s=3600)
+    served = []
+    original = api_app.ctx.service.property_detail_cached
+
+    async def spy(property_id):
+        raw = await original(property_id)
+        served.append(raw is not None)
+        return raw
+
+    api_app.ctx.service.property_detail_cached = spy
+    try:
+        first = api_app.get(f"/v1/properties/{PID}", headers=bearer(key))  # unknown key, then a cache miss
+        second = api_app.get(f"/v1/properties/{PID}", headers=bearer(key))  # verified key, cached: fast path
+        third = api_app.get(f"/v1/properties/{PID}?unused=1", headers=bearer(key))
+        missing = api_app.get("/v1/properties/syn:NOPE", headers=bearer(key))  # a miss falls through: 404
+    finally:
+        api_app.ctx.service.property_detail_cached = original
+    assert first.status_code == second.status_code == third.status_code == 200
+    # one lookup each for the route (1st) and the fast path (2nd, 3rd); the miss is looked up by the
+    # fast path, then by the route it falls through to
+    assert served[1:] == [True, True, False, False] and fastpath._PATH.match(f"/v1/properties/{PID}")
+    assert second.content == third.content and second.json() == first.json()
+    assert second.headers["content-type"] == first.headers["content-type"] == "application/json"
+    assert int(second.headers["content-length"]) == len(second.content)
+    problem_of(missing, 404)
+    # 4 requests counted, not 4 + the fall-throughs: the 5th passes, the 6th is limited
+    assert api_app.get(f"/v1/properties/{PID}", headers=bearer(key)).status_code == 200
+    limited = api_app.get(f"/v1/properties/{PID}", headers=bearer(key))
+    assert problem_of(limited, 429)["retry_after_s"] == int(limited.headers["Retry-After"])
+
+
+def test_an_expired_version_key_is_read_once_and_cached_answers_keep_flowing(api_app, api_settings, keys):
+    """When the data version's key expires in Redis, concurrent cached lookups share one warehouse
+    read of the version (api/service/core.py _refreshed_version) and are still answered from the
+    cache, instead of each taking the uncached path."""
+    import asyncio
+
+    from api.cache import VERSION_KEY
+
+    service = api_app.ctx.service
+    assert api_app.get(f"/v1/properties/{PID}", headers=bearer(keys["read"])).status_code == 200  # cached
+    reads = []
+    original = service.load_version
+
+    def counted():
+        reads.append(1)
+        return original()
+
+    service.load_version = counted
+    try:
+        api_app.ctx.cache.call(lambda c: c.delete(VERSION_KEY))
+
+        async def burst():
+            return await asyncio.gather(*(service.property_detail_cached(PID) for _ in range(16)))
+
+        answers = asyncio.run(burst())
+    finally:
+        service.load_version = original
+    assert len(reads) == 1
+    assert all(a is not None for a in answers) and len(set(answers)) == 1
+    assert api_app.ctx.cache.call(lambda c: c.get(VERSION_KEY))  # published again for the other processes

@@ -29,3 +29,29 @@ def synthetic_sales(n: int = 3000, seed: int = 0, months: int = 24, drift_per_mo
 @pytest.fixture
 def sales() -> pd.DataFrame:
     return synthetic_sales()
+
+
+SERVED_COLUMNS = ["living_sqft", "bedrooms", "quality_grade", "latitude", "longitude", "neighborhood_id", "region_id"]
+
+
+def ask_served_model(server, port: int, rows: pd.DataFrame, wait_s: float = 180) -> pd.DataFrame:
+    """POST ``rows`` (``SERVED_COLUMNS``) to an ``mlflow models serve`` process on ``port`` once it
+    answers; its predictions as a frame. Fails with the server's output if it exits or never answers."""
+    import json
+    import time
+    import urllib.request
+
+    payload = json.dumps({"dataframe_split": {"columns": SERVED_COLUMNS,
+                                              "data": rows[SERVED_COLUMNS].astype(object).values.tolist()}}).encode()
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=payload,
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return pd.DataFrame(json.loads(response.read())["predictions"])
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                output = server.stdout.read().decode(errors="replace") if server.stdout else ""
+                pytest.fail(f"mlflow models serve did not answer:\n{output[-3000:]}")
+            time.sleep(1)

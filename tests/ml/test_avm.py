@@ -3,12 +3,9 @@ MLflow tracking, champion/challenger and online serving."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
-import time
-import urllib.request
 
 import numpy as np
 import pandas as pd
@@ -20,7 +17,7 @@ from ml.metrics import ape, metrics_line, summarize
 from ml.model import _ew_prior_mean
 from ml.train import evaluate, predict_online, train
 from terraminer.avm_cli import serve_command
-from tests.ml.conftest import synthetic_sales
+from tests.ml.conftest import ask_served_model, synthetic_sales
 
 XDIST_WEIGHT = 180  # seconds on 2 cores: conftest starts heavy files first
 
@@ -137,23 +134,7 @@ def test_mlflow_serves_the_champion(mlflow_settings, sales, monkeypatch):
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         rows = sales.drop(columns=["sale_price", "true_value"]).tail(3)
-        columns = ["living_sqft", "bedrooms", "quality_grade", "latitude", "longitude", "neighborhood_id", "region_id"]
-        payload = json.dumps({"dataframe_split": {"columns": columns,
-                                                  "data": rows[columns].astype(object).values.tolist()}}).encode()
-        deadline = time.time() + 180
-        while True:
-            try:
-                request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=payload,
-                                                 headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    body = json.loads(response.read())
-                break
-            except OSError:
-                if server.poll() is not None or time.time() > deadline:
-                    output = server.stdout.read().decode(errors="replace") if server.stdout else ""
-                    pytest.fail(f"mlflow models serve did not answer:\n{output[-2000:]}")
-                time.sleep(1)
-        answer = pd.DataFrame(body["predictions"])
+        answer = ask_served_model(server, port, rows)
         assert list(answer.columns) == ["estimate", "lower", "upper"] and len(answer) == 3
         assert (answer["lower"] < answer["estimate"]).all() and (answer["estimate"] < answer["upper"]).all()
         true = rows.merge(sales[["sale_id", "true_value"]], on="sale_id")["true_value"].to_numpy()

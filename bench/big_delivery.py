@@ -1,0 +1,114 @@
+"""Big-delivery benchmark (issue 19, deliverable 5): a large new market lands on a built warehouse.
+
+On a fresh embedded stack (``temporary_stack``, env ci): the demo's synthetic feeds (``--scale``,
+default the demo's 5), ``terraminer ingest``, ``dbt seed`` and the scheduled ``dbt build`` (the demo
+warehouse's marts). Then the real NYC rolling-sales and UK price-paid files from ``../shared/data``
+(``--data-dir``) are ingested and the same ``dbt build`` runs incrementally (timed): the plans of
+its incremental models must be made on the new sizes (the ``refresh_statistics`` post-hook refreshes
+the statistics of a model whose table just grew by a large share), not on those of the demo
+warehouse. Last, a ``dbt build --full-refresh`` of the same warehouse (timed) is the yardstick.
+
+Without the fix this check was written for, the incremental build spent more than 16 minutes in
+``feat_avm_sales`` (planned while ``fct_sales``, rewritten moments before, still looked small); the
+same build with fresh statistics took 31 s. Per-node timings of both builds come from
+``run_results.json``. Last line:
+
+    incremental_over_full=R incremental_s=X full_s=Y delivered_rows=N
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import postmaster_pid, run_step, write_result  # noqa: E402
+from bench.dbt_incremental import BUILD, node_timings  # noqa: E402
+
+FEEDS = ["nyc_dof", "uk_land_registry"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=int, default=5, help="synthetic scale of the demo warehouse (5)")
+    parser.add_argument("--data-dir", type=Path, help="../shared/data (default: beside the repository)")
+    parser.add_argument("--top", type=int, default=8, help="slowest nodes of each build to print")
+    args = parser.parse_args(argv)
+
+    from core.dbt import dbt_env, dbt_executable
+    from core.settings import project_dir
+    from core.warehouse import connect
+    from ingestion.landing import open_landing
+    from ingestion.real_feeds import default_data_dir, stage_real_feeds
+    from terraminer import pipeline
+    from terraminer.stack import temporary_stack
+
+    data_dir = args.data_dir or default_data_dir()
+    python, dbt = sys.executable, dbt_executable()
+    steps: dict[str, dict] = {}
+    with temporary_stack("tmbd-") as settings, tempfile.TemporaryDirectory(prefix="tmbd-work-", dir="/tmp") as tmp:
+        work = Path(tmp)
+        logs, target = work / "logs", work / "target"
+        logs.mkdir()
+        landing = Path(settings.landing)
+        env = dbt_env(settings, "ci", TERRAMINER_ENV="ci", TERRAMINER_HOME=str(settings.home_dir),
+                      DBT_PROFILES_DIR=str(project_dir()), DBT_TARGET_PATH=str(target),
+                      DBT_LOG_PATH=str(work / "dbt-logs"), PYTHONUNBUFFERED="1")
+        server = postmaster_pid(settings)
+        pipeline.prepare_warehouse(settings)
+
+        def step(name: str, cmd: list[str]) -> dict:
+            result = run_step(name, cmd, env=env, cwd=project_dir(), log_dir=logs, server_pid=server)
+            steps[name] = result.as_dict()
+            print(f"{name}: {result.seconds:.1f} s", flush=True)
+            return steps[name]
+
+        def count(table: str) -> int:
+            with connect(settings) as conn:
+                return conn.execute(f"select count(*) from {table}").fetchone()[0]
+
+        terraminer = [python, "-m", "terraminer.cli"]
+        step("generate", [*terraminer, "generate", "--landing", str(landing), "--scale", str(args.scale)])
+        step("ingest_demo", [*terraminer, "ingest", "--landing", str(landing), "--quiet"])
+        step("dbt_seed", [dbt, "seed", "--target", "ci"])
+        step("dbt_build_demo", [dbt, *BUILD])
+        before = count("marts.fct_sales")
+
+        keys = stage_real_feeds(open_landing(str(landing)), data_dir, FEEDS)
+        if not keys:
+            raise SystemExit(f"no NYC or UK files under {data_dir}: pass --data-dir (see ../shared/data/README.md)")
+        print(f"delivery: {len(keys)} files ({', '.join(FEEDS)})", flush=True)
+        step("ingest_delivery", [*terraminer, "ingest", "--landing", str(landing), "--quiet"])
+        incremental = step("dbt_build_incremental", [dbt, *BUILD])
+        inc_nodes = node_timings(target)
+        delivered = count("marts.fct_sales") - before
+        full = step("dbt_build_full_refresh", [dbt, *BUILD, "--full-refresh"])
+        full_nodes = node_timings(target)
+        after_full = count("marts.fct_sales")
+
+    inc_s, full_s = incremental["seconds"], full["seconds"]
+    ratio = inc_s / full_s
+    payload = {
+        "scale": args.scale, "feeds": FEEDS, "files": keys, "fct_sales_rows_before": before,
+        "delivered_rows": delivered, "fct_sales_rows_after_full_refresh": after_full,
+        "incremental_s": inc_s, "full_s": full_s, "incremental_over_full": round(ratio, 4),
+        "meets_target": ratio <= 1.0, "dbt_build_args": BUILD, "steps": steps,
+        "dbt_incremental": {k: v for k, v in inc_nodes.items() if k != "all"} | {"slowest": inc_nodes["all"][:25]},
+        "dbt_full_refresh": {k: v for k, v in full_nodes.items() if k != "all"} | {"slowest": full_nodes["all"][:25]},
+    }
+    path = write_result("big_delivery", payload)
+    full_by_id = {row["unique_id"]: row["seconds"] for row in full_nodes["all"]}
+    print(f"\nslowest nodes of the incremental build ({inc_nodes['nodes']} nodes):")
+    for row in inc_nodes["all"][: args.top]:
+        print(f"  {row['seconds']:7.1f} s (full refresh {full_by_id.get(row['unique_id'], float('nan')):6.1f} s)  "
+              f"{row['resource_type']:<6} {row['name']}")
+    print(f"results: {path}")
+    print(f"incremental_over_full={ratio:.3f} incremental_s={inc_s:.1f} full_s={full_s:.1f} delivered_rows={delivered}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
