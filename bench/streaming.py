@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         # ledger; thousands of them in one tick also outlast the daemon's 60 s sensor evaluation deadline)
         sqs = boto3.client("sqs", endpoint_url=endpoint)
         sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"])
+        with _instance(dagster_home):  # its SQLite storage created here, before the daemon opens it too
+            pass
         log = open(work / "daemon.log", "w")  # noqa: SIM115 (closed after the daemon stops)
         daemon = subprocess.Popen([str(Path(python).parent / "dagster-daemon"), "run", "-m", "orchestration.definitions"],
                                   env=env, cwd=project_dir(), stdout=log, stderr=subprocess.STDOUT,
