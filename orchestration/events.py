@@ -1,14 +1,17 @@
 """The event-driven landing sensor: S3 event notifications → SQS → one run per batch.
 
-Each tick (every few seconds; a long poll of the queue inside it):
+Each tick (back to back: a long poll of up to 20 s inside it, which returns as soon as a message
+arrives; the whole tick within ``tick_budget_seconds``, under the daemon's 60 s deadline):
 
 1. messages of a batch whose run now exists (the daemon launched the run request of an earlier
    tick: a run tagged with its run key) are deleted; their receipt handles wait in the cursor, so
    they survive a daemon restart. Messages whose run never appears come back after the queue's
    visibility timeout and are batched again;
 2. while a run of this sensor is queued or running, nothing is received: new objects wait in the
-   queue and make the next batch bigger (no two runs rebuild the same models at once);
-3. the queue is read (one long poll, then short polls while it returns full pages); test events,
+   queue and make the next batch bigger (no two runs rebuild the same models at once); the tick
+   waits for the run's end within its budget, so the next batch starts at once;
+3. the queue is read (one long poll, then short polls while it returns full pages, for at most
+   ``receive_seconds``: a backlog is taken in slices, one batch per tick); test events,
    records of other buckets or prefixes and keys of no contract are deleted at once; a message that
    is not an S3 notification is held back and received again until the queue's redrive policy
    moves it to the dead-letter queue;
