@@ -49,11 +49,12 @@ PREFIX = "landing"
 START = dt.date(2022, 1, 1)
 SEED = 19
 DEEDS_PER_FILE = 7
-# the dbt part of a streaming run for recorder files: models downstream of the source, up to the
-# marts and alerts, without features (orchestration/events.py STREAMING_EXCLUDED_GROUPS) and ML
-BASELINE_DBT = ["build", "--select", "source:recorder+", "--exclude", "path:dbt_project/models/features+",
-                "source:ml+", "--exclude-resource-type", "unit_test", "--indirect-selection", "cautious",
-                "--target", "ci"]
+# the dbt part of a streaming run for recorder files (orchestration/events.py streaming_selection):
+# the models downstream of the source and upstream of a mart, without features
+# (STREAMING_EXCLUDED_GROUPS) and ML, and the tests whose every parent is among them
+BASELINE_DBT = ["build", "--select", "source:recorder+,+path:dbt_project/models/marts",
+                "--exclude", "path:dbt_project/models/features+", "source:ml+",
+                "--exclude-resource-type", "unit_test", "--indirect-selection", "cautious", "--target", "ci"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=2, help="synthetic scale of the demo warehouse (2)")
     parser.add_argument("--days", type=int, default=1096, help="days of synthetic feeds in the demo warehouse (1096)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds a file may take before it is lost")
+    parser.add_argument("--keep", action="store_true",
+                        help="copy the Dagster home, daemon log and step logs to /tmp/tmsb-kept-<time> before cleanup")
     args = parser.parse_args(argv)
 
     import boto3
@@ -104,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         s3 = boto3.client("s3", endpoint_url=endpoint)
         s3.create_bucket(Bucket=bucket)
         ensure_event_queue(bucket, queue_name, endpoint_url=endpoint, prefix=PREFIX)
-        dagster_home = work / "dagster"
-        dagster_home.mkdir()
-        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # default SQLite storage
+        # the stack's own Dagster instance (terraminer/stack.py writes its dagster.yaml: SQLite storage,
+        # the queued run coordinator as `terraminer up` configures it)
+        dagster_home = settings.dagster_home
         env = {**os.environ, **settings.exports(), "TERRAMINER_LANDING_URI": f"s3://{bucket}/{PREFIX}",
                "TERRAMINER_S3_ENDPOINT_URL": endpoint, "TERRAMINER_LANDING_EVENTS": f"sqs://{queue_name}",
                "DAGSTER_HOME": str(dagster_home), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -131,10 +134,17 @@ def main(argv: list[str] | None = None) -> int:
                                          "--vars", "{avm_min_training_rows: 0}"])):
             run_step(name, cmd, env=env, cwd=project_dir(), log_dir=work)
         print(f"warehouse built: {time.time() - setup_start:.0f} s", flush=True)
+        # the code location's dbt manifest prepared in this stack's environment, as `terraminer demo`
+        # does (its partial parse seeds each run's dbt step: orchestration/assets/dbt.py)
+        from orchestration.project import prepare_manifest
+
+        prepare_manifest()
         # the setup's own deliveries are loaded: their events go (the sensor would find each file in the
         # ledger; thousands of them in one tick also outlast the daemon's 60 s sensor evaluation deadline)
         sqs = boto3.client("sqs", endpoint_url=endpoint)
         sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"])
+        with _instance(dagster_home):  # its SQLite storage created here, before the daemon opens it too
+            pass
         log = open(work / "daemon.log", "w")  # noqa: SIM115 (closed after the daemon stops)
         daemon = subprocess.Popen([str(Path(python).parent / "dagster-daemon"), "run", "-m", "orchestration.definitions"],
                                   env=env, cwd=project_dir(), stdout=log, stderr=subprocess.STDOUT,
@@ -187,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             stop.set()
             poller.join(timeout=5)
             runs = _run_ends(dagster_home)
+            timeline = _timeline(dagster_home, files)
         finally:
             os.killpg(daemon.pid, signal.SIGTERM)
             try:
@@ -218,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         run_step("baseline_dbt_build", [dbt, *BASELINE_DBT], env=env, cwd=project_dir(), log_dir=work)
         baseline_s = time.perf_counter() - base_start
         baseline_ok = query("select count(*) from marts.fct_sales where file_key = %s", (key,))[0][0] == len(documents)
+        if args.keep:
+            import shutil
+
+            kept = Path(f"/tmp/tmsb-kept-{time.strftime('%H%M%S')}")
+            shutil.copytree(work, kept, ignore=shutil.ignore_patterns("*.sock"))
+            shutil.copytree(dagster_home, kept / "dagster", ignore=shutil.ignore_patterns("*.sock"))
+            print(f"kept {work} as {kept}", flush=True)
 
     p50, p95 = statistics.median(to_mart) if to_mart else float("nan"), percentile(to_mart, 0.95)
     payload = {
@@ -227,9 +245,12 @@ def main(argv: list[str] | None = None) -> int:
         "landing_to_alerts_p50_s": round(statistics.median(to_alerts), 2) if to_alerts else None,
         "runs": len(runs), "baseline_ingest_plus_dbt_s": round(baseline_s, 2), "baseline_loaded": baseline_ok,
         "p50_over_baseline_ratio": round(p50 / baseline_s, 3) if to_mart else None,
+        "where_the_time_goes": timeline["phases"],
         "per_file_s": [round(f["mart_at"] - f["put_at"], 2) if f["mart_at"] else None for f in files],
     }
     path = write_result("streaming", payload)
+    for line in timeline["lines"]:
+        print(line)
     print(f"runs launched by the sensor: {len(runs)}; landing → alerts p50 {payload['landing_to_alerts_p50_s']} s")
     print(f"baseline (terraminer ingest + dbt build of the same selection, no Dagster): {baseline_s:.1f} s; "
           f"p50 / baseline = {payload['p50_over_baseline_ratio']}")
@@ -263,6 +284,67 @@ def _runs_in_progress(dagster_home: Path) -> bool:
 
     with _instance(dagster_home) as instance:
         return bool(instance.get_run_ids(dg.RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES), limit=1))
+
+
+def _timeline(dagster_home: Path, files: list[dict]) -> dict:
+    """Where the seconds go, from the Dagster run records and event logs: per run, the sensor's
+    request (run created) after the oldest put it carries, the launch (run worker up), each step's
+    worker start-up and work, and when ``fct_sales`` materialized; and the medians over runs."""
+    import dagster as dg
+
+    phases: dict[str, list[float]] = {}
+    lines = ["where the time goes (per run, seconds; put = the oldest put the run carries):"]
+
+    def add(name: str, value: float | None) -> str:
+        if value is None:
+            return f"{name} -"
+        phases.setdefault(name, []).append(value)
+        return f"{name} {value:.1f}"
+
+    with _instance(dagster_home) as instance:
+        records = instance.get_run_records(dg.RunsFilter(tags={"terraminer/trigger": "landing_events"}),
+                                           ascending=True)
+        for record in records:
+            run = record.dagster_run
+            ops = (run.run_config or {}).get("ops", {})
+            keys = {k for op in ops.values() for k in (op.get("config") or {}).get("keys", [])}
+            puts = [f["put_at"] for f in files if f["key"] in keys]
+            events: dict[tuple[str, str | None], float] = {}
+            fct_at = None
+            for entry in instance.all_logs(run.run_id):
+                event = entry.dagster_event
+                if event is None:
+                    if "Running dbt command" in (entry.user_message or "") and ("dbt_cmd", None) not in events:
+                        events[("dbt_cmd", None)] = entry.timestamp
+                    continue
+                events.setdefault((event.event_type.name, entry.step_key), entry.timestamp)
+                if (event.event_type.name == "ASSET_MATERIALIZATION" and fct_at is None
+                        and event.asset_key is not None and event.asset_key.path[-1] == "fct_sales"):
+                    fct_at = entry.timestamp
+            created = record.create_timestamp.timestamp()
+            start = events.get(("RUN_START", None))
+            parts = [f"run {run.run_id[:8]} files {len(keys)}:",
+                     add("put_to_request", created - min(puts) if puts else None),
+                     add("launch", start - created if start else None)]
+            steps = sorted({step for (_kind, step) in events if step}, key=lambda s: events.get(("STEP_START", s), 0))
+            for step in steps:
+                name = "dbt" if "dbt" in step else "ingest" if step.startswith("ingest") else step
+                begin = events.get(("STEP_WORKER_STARTING", step)) or start
+                step_start, step_end = events.get(("STEP_START", step)), events.get(("STEP_SUCCESS", step))
+                parts.append(add(f"{name}_worker", step_start - begin if step_start and begin else None))
+                if name == "dbt" and ("dbt_cmd", None) in events and step_start:
+                    parts.append(add("dbt_to_command", events[("dbt_cmd", None)] - step_start))
+                    if fct_at:
+                        parts.append(add("dbt_command_to_fct_sales", fct_at - events[("dbt_cmd", None)]))
+                parts.append(add(f"{name}_step", step_end - step_start if step_start and step_end else None))
+            end = record.end_time
+            parts.append(add("run_total", end - created if end else None))
+            if fct_at and puts:
+                parts.append(add("put_to_fct_sales_event", fct_at - min(puts)))
+            lines.append(", ".join(parts))
+    medians = {name: round(statistics.median(values), 1) for name, values in phases.items()}
+    lines.append("medians: " + ", ".join(f"{k} {v}" for k, v in medians.items()))
+    return {"phases": medians, "lines": lines}
 
 
 def _run_ends(dagster_home: Path) -> list[tuple[list[str], float, str]]:

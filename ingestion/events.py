@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus, urlparse
@@ -167,11 +168,14 @@ class EventQueue:
         self.url = queue_url
         self.client = client or _sqs_client(endpoint_url)
 
-    def receive(self, *, max_messages: int = 100, wait_seconds: int = 5, visibility_seconds: int = 300) -> list[Received]:
-        """Up to ``max_messages``: one long poll of ``wait_seconds``, then short polls while the
-        queue keeps returning full pages."""
+    def receive(self, *, max_messages: int = 100, wait_seconds: int = 5, visibility_seconds: int = 300,
+                more_seconds: float | None = None) -> list[Received]:
+        """Up to ``max_messages``: one long poll of ``wait_seconds`` (it returns as soon as a message
+        is there), then short polls while the queue keeps returning full pages, for at most
+        ``more_seconds`` after the long poll (unbounded when None)."""
         messages: dict[str, Received] = {}
         wait = wait_seconds
+        until = None
         while len(messages) < max_messages:
             response = self.client.receive_message(
                 QueueUrl=self.url, MaxNumberOfMessages=min(10, max_messages - len(messages)),
@@ -183,6 +187,10 @@ class EventQueue:
                 count = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
                 messages[m["MessageId"]] = Received(m["MessageId"], m["ReceiptHandle"], m.get("Body", ""), count)
             if len(page) < 10:
+                break
+            if until is None and more_seconds is not None:
+                until = time.monotonic() + more_seconds
+            if until is not None and time.monotonic() >= until:
                 break
             wait = 0
         return list(messages.values())

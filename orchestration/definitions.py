@@ -8,7 +8,6 @@ manifest is prepared first (one ``dbt parse``, as dagster-dbt's ``prepare_if_dev
 import json
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from core.dbt import dbt_executable
 from orchestration.project import dbt_project, prepare_manifest
@@ -20,7 +19,11 @@ from orchestration.assets.api import api_data_version  # noqa: E402
 from orchestration.assets.dbt import terraminer_dbt, terraminer_dbt_valuations  # noqa: E402
 from orchestration.assets.ingestion import build_ingestion_asset, daily_contracts, raw_contracts  # noqa: E402
 from orchestration.assets.ml import avm_model, property_valuations  # noqa: E402
-from orchestration.events import LandingEventsResource, build_landing_events_sensor  # noqa: E402
+from orchestration.events import (  # noqa: E402
+    LandingEventsResource,
+    build_landing_events_job,
+    build_landing_events_sensor,
+)
 from orchestration.freshness import build_freshness_checks, build_freshness_job_and_schedule  # noqa: E402
 from orchestration.jobs import (  # noqa: E402
     daily_refresh_job,
@@ -30,13 +33,19 @@ from orchestration.jobs import (  # noqa: E402
     weekly_retrain_job,
     weekly_retrain_schedule,
 )
-from orchestration.resources import LandingResource, NotifierResource, WarehouseResource  # noqa: E402
+from orchestration.resources import (  # noqa: E402
+    LandingResource,
+    NotifierResource,
+    TerraMinerDbtCliResource,
+    WarehouseResource,
+)
 from orchestration.sensors import alerts_sensor, build_landing_sensor, run_failure_notifier  # noqa: E402
 
 _contracts = raw_contracts(json.loads(dbt_project.manifest_path.read_text()))
 _daily = daily_contracts(_contracts)
 _freshness = build_freshness_checks(_contracts)
 _freshness_job, _freshness_schedule = build_freshness_job_and_schedule(_freshness)
+_events_job = build_landing_events_job(_contracts)
 
 defs = dg.Definitions(
     assets=[
@@ -48,14 +57,14 @@ defs = dg.Definitions(
         api_data_version,
     ],
     asset_checks=[_freshness],
-    jobs=[pipeline_job, daily_refresh_job, weekly_retrain_job, _freshness_job],
+    jobs=[pipeline_job, daily_refresh_job, weekly_retrain_job, _freshness_job, _events_job],
     schedules=[daily_refresh_schedule, weekly_full_test_schedule, weekly_retrain_schedule, _freshness_schedule],
-    sensors=[build_landing_sensor(_contracts), build_landing_events_sensor(_contracts), alerts_sensor, run_failure_notifier],
+    sensors=[build_landing_sensor(_contracts), build_landing_events_sensor(_contracts, _events_job), alerts_sensor, run_failure_notifier],
     resources={
         "warehouse": WarehouseResource(),
         "landing": LandingResource(),
         "landing_events": LandingEventsResource(),
         "notifier": NotifierResource(),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        "dbt": TerraMinerDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
     },
 )

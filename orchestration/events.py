@@ -1,14 +1,17 @@
 """The event-driven landing sensor: S3 event notifications → SQS → one run per batch.
 
-Each tick (every few seconds; a long poll of the queue inside it):
+Each tick (back to back: a long poll of up to 20 s inside it, which returns as soon as a message
+arrives; the whole tick within ``tick_budget_seconds``, under the daemon's 60 s deadline):
 
 1. messages of a batch whose run now exists (the daemon launched the run request of an earlier
    tick: a run tagged with its run key) are deleted; their receipt handles wait in the cursor, so
    they survive a daemon restart. Messages whose run never appears come back after the queue's
    visibility timeout and are batched again;
 2. while a run of this sensor is queued or running, nothing is received: new objects wait in the
-   queue and make the next batch bigger (no two runs rebuild the same models at once);
-3. the queue is read (one long poll, then short polls while it returns full pages); test events,
+   queue and make the next batch bigger (no two runs rebuild the same models at once); the tick
+   waits for the run's end within its budget, so the next batch starts at once;
+3. the queue is read (one long poll, then short polls while it returns full pages, for at most
+   ``receive_seconds``: a backlog is taken in slices, one batch per tick); test events,
    records of other buckets or prefixes and keys of no contract are deleted at once; a message that
    is not an S3 notification is held back and received again until the queue's redrive policy
    moves it to the dead-letter queue;
@@ -31,8 +34,10 @@ import dagster as dg
 from orchestration.resources import LEDGER_ROLE, LandingResource, WarehouseResource
 
 EVENTS_SENSOR_NAME = "landing_events_sensor"
-EVENTS_SENSOR_SECONDS = 5
+EVENTS_JOB_NAME = "landing_events_job"
+EVENTS_SENSOR_SECONDS = 1
 STREAMING_EXCLUDED_GROUPS = ("features",)
+STREAMING_TARGET_GROUPS = ("marts", "api")
 
 
 class LandingEventsResource(dg.ConfigurableResource):
@@ -40,9 +45,21 @@ class LandingEventsResource(dg.ConfigurableResource):
 
     queue: str | None = None
     """sqs://<queue-name> or a queue URL; default: the settings' landing_events"""
-    wait_seconds: int = 5
-    """long poll of each tick (SQS allows up to 20)"""
+    wait_seconds: int = 20
+    """long poll of each tick (SQS allows up to 20): it returns as soon as a message arrives, so an
+    idle sensor hears a new object at once"""
     max_messages: int = 500
+    """at most this many messages per tick (the rest make the next batch)"""
+    tick_budget_seconds: int = 40
+    """a tick ends within this many seconds (the daemon gives a sensor evaluation 60)"""
+    reserve_seconds: int = 15
+    """of the budget, kept for what follows the receive: one head_object per key, the ledger, the
+    run request"""
+    receive_seconds: int = 5
+    """after the long poll, more pages are read for at most this long (a backlog is taken in
+    slices, one batch per tick)"""
+    run_poll_seconds: float = 0.5
+    """while a run of the sensor is in progress, how often the tick looks whether it ended"""
     visibility_seconds: int = 300
     """how long received messages stay invisible while their run is launched"""
     poison_retry_seconds: int = 30
@@ -64,8 +81,14 @@ class LandingEventsResource(dg.ConfigurableResource):
 
 
 def streaming_selection(contracts: list[str]) -> dg.AssetSelection:
+    """The landed contracts' ingestion and what lies between them and the marts (and the API's data
+    version): downstream of the raw assets, upstream of a target group, nothing in or after an
+    excluded group. Intermediate models whose only consumers are features (their inputs) are not on
+    that path, so they wait for the daily refresh with the features."""
     raw = dg.AssetSelection.assets(*(dg.AssetKey(["raw", c]) for c in contracts))
-    return raw.downstream() - dg.AssetSelection.groups(*STREAMING_EXCLUDED_GROUPS).downstream()
+    excluded = dg.AssetSelection.groups(*STREAMING_EXCLUDED_GROUPS).downstream()
+    targets = raw.downstream() & dg.AssetSelection.groups(*STREAMING_TARGET_GROUPS) - excluded
+    return raw.downstream() & targets.upstream() - excluded
 
 
 def batch_run_key(versions: list[tuple[str, str, str]]) -> str:
@@ -77,10 +100,13 @@ def _run_exists(instance: dg.DagsterInstance, run_key: str) -> bool:
 
 
 def _run_in_progress(instance: dg.DagsterInstance) -> bool:
-    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+    """A run of this sensor is queued, starting or running. (Dagster's IN_PROGRESS_RUN_STATUSES
+    leaves out QUEUED and NOT_STARTED: a run waiting in the run queue would let the next tick launch
+    a second one beside it.)"""
+    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES
 
     return bool(instance.get_run_ids(
-        dg.RunsFilter(tags={"terraminer/trigger": "landing_events"}, statuses=IN_PROGRESS_RUN_STATUSES), limit=1))
+        dg.RunsFilter(tags={"terraminer/trigger": "landing_events"}, statuses=NOT_FINISHED_STATUSES), limit=1))
 
 
 def _loaded_versions(warehouse: WarehouseResource, items: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
@@ -97,13 +123,25 @@ def _loaded_versions(warehouse: WarehouseResource, items: list[tuple[str, str, s
     return {tuple(r) for r in rows}
 
 
-def build_landing_events_sensor(contracts: list[str]) -> dg.SensorDefinition:
+def build_landing_events_job(contracts: list[str]) -> dg.UnresolvedAssetJobDefinition:
+    """The job of the sensor's runs: one process (in-process executor), so a run pays one code
+    location load (the run worker's), not one more per step; each run request selects the landed
+    contracts' part of it."""
+    return dg.define_asset_job(
+        EVENTS_JOB_NAME, selection=streaming_selection(contracts), executor_def=dg.in_process_executor,
+        description="Runs of the landing_events_sensor: the announced files' ingestion and the dbt models "
+                    "downstream of their sources up to the marts and alerts, in one process.",
+    )
+
+
+def build_landing_events_sensor(contracts: list[str], job=None) -> dg.SensorDefinition:
     prefixes_all = {name: name.replace("__", "/", 1) + "/" for name in contracts}
+    job = job or build_landing_events_job(contracts)
 
     @dg.sensor(
         name=EVENTS_SENSOR_NAME,
         minimum_interval_seconds=EVENTS_SENSOR_SECONDS,
-        asset_selection=streaming_selection(contracts),
+        job=job,
         description="Long-polls the SQS queue of the S3 landing bucket's event notifications "
                     "(TERRAMINER_LANDING_EVENTS); one run per batch: those files' ingestion and the dbt "
                     "models downstream up to the marts and alerts. Messages are deleted once the run exists.",
@@ -112,10 +150,11 @@ def build_landing_events_sensor(contracts: list[str]) -> dg.SensorDefinition:
     def landing_events_sensor(context: dg.SensorEvaluationContext, landing: LandingResource,
                               landing_events: LandingEventsResource, warehouse: WarehouseResource):
         from core.settings import get_settings
-        from ingestion.events import head, landing_prefix_of, sort_messages
+        from ingestion.events import landing_prefix_of, sort_messages
 
         if not landing_events.configured():
             return dg.SkipReason("TERRAMINER_LANDING_EVENTS is not set: the landing_sensor lists the landing zone")
+        deadline = time.monotonic() + landing_events.tick_budget_seconds
         cursor = json.loads(context.cursor) if context.cursor else {}
         pending = cursor.get("pending", [])
         queue = landing_events.open()
@@ -133,13 +172,24 @@ def build_landing_events_sensor(contracts: list[str]) -> dg.SensorDefinition:
         if waiting:
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(f"waiting for the launch of {len(waiting)} run(s) before deleting their messages")
-        if _run_in_progress(context.instance):
-            context.update_cursor(json.dumps(cursor))
-            return dg.SkipReason("a run of this sensor is in progress: new objects wait in the queue for the next batch")
+        # one run at a time: while it is queued or running, new objects wait in the queue and make the
+        # next batch bigger. The tick waits for its end (within its time budget) so the next batch
+        # starts at once, not at the next tick.
+        reserve = landing_events.reserve_seconds + landing_events.receive_seconds
+        while _run_in_progress(context.instance):
+            if time.monotonic() + landing_events.run_poll_seconds > deadline - reserve:
+                context.update_cursor(json.dumps(cursor))
+                return dg.SkipReason("a run of this sensor is in progress: new objects wait in the queue "
+                                     "for the next batch")
+            time.sleep(landing_events.run_poll_seconds)
 
         bucket, prefix = landing_prefix_of(landing.uri or get_settings().landing)
-        messages = queue.receive(max_messages=landing_events.max_messages, wait_seconds=landing_events.wait_seconds,
-                                 visibility_seconds=landing_events.visibility_seconds)
+        # one long poll (it returns as soon as a message arrives), then more pages while the queue has
+        # them, for receive_seconds at most: a backlog is taken in slices, one batch per tick
+        wait = max(0, min(landing_events.wait_seconds, int(deadline - reserve - time.monotonic())))
+        messages = queue.receive(max_messages=landing_events.max_messages, wait_seconds=wait,
+                                 visibility_seconds=landing_events.visibility_seconds,
+                                 more_seconds=landing_events.receive_seconds)
         batch = sort_messages(messages, bucket, prefix, prefixes_all)
         for message in batch.poison:
             context.log.warning(f"message {message.message_id} is not an S3 notification (receive "
@@ -149,13 +199,7 @@ def build_landing_events_sensor(contracts: list[str]) -> dg.SensorDefinition:
         if batch.skipped_keys:
             context.log.info(f"{len(batch.skipped_keys)} key(s) of no contract ignored: {batch.skipped_keys[:5]}")
 
-        store = landing.open()
-        items = []
-        for contract in sorted(batch.keys):
-            for key in sorted(batch.keys[contract]):
-                obj = head(store, key)
-                if obj is not None:
-                    items.append((contract, key, obj.version))
+        items = _current_versions(landing.open(), batch)
         fresh = sorted(set(items) - _loaded_versions(warehouse, items))
         if not fresh:
             queue.delete(batch.ignorable + batch.done)
@@ -185,3 +229,23 @@ def build_landing_events_sensor(contracts: list[str]) -> dg.SensorDefinition:
         )
 
     return landing_events_sensor
+
+
+HEAD_THREADS = 8
+
+
+def _current_versions(store, batch) -> list[tuple[str, str, str]]:
+    """(contract, key, current version) of every announced key that still exists: the
+    ``head_object`` calls run side by side (a backlog of hundreds of keys stays well inside a tick)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ingestion.events import head, iter_keys
+
+    pairs = list(iter_keys(batch))
+    if len(pairs) <= 1:
+        objects = [head(store, key) for _contract, key in pairs]
+    else:
+        with ThreadPoolExecutor(max_workers=min(HEAD_THREADS, len(pairs))) as pool:
+            objects = list(pool.map(lambda pair: head(store, pair[1]), pairs))
+    return [(contract, key, obj.version) for (contract, key), obj in zip(pairs, objects, strict=True)
+            if obj is not None]

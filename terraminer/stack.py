@@ -392,6 +392,13 @@ class LocalStack:
                 "telemetry:\n  enabled: false\n"
                 "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: QueuedRunCoordinator\n"
                 "  config:\n    max_concurrent_runs: 2\n"
+                # a queued run starts within a second, not up to five (the streaming latency, issue 19)
+                "    dequeue_interval_seconds: 1\n"
+                # the landing-events sensor's runs one at a time (its own guard is the first line)
+                "    tag_concurrency_limits:\n"
+                "      - key: terraminer/trigger\n        value: landing_events\n        limit: 1\n"
+                # the landing-events sensor's long poll does not hold the other sensors' ticks back
+                "sensors:\n  use_threads: true\n  num_workers: 4\n"
             )
 
 

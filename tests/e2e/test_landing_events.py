@@ -71,23 +71,28 @@ def _scalar(env, query: str, params=None):
         return conn.execute(query, params).fetchone()[0]
 
 
-def _tick(defs, instance, cursor):
+def _tick(defs, instance, cursor, **events_config):
     from orchestration.events import LandingEventsResource
     from orchestration.resources import LandingResource, WarehouseResource
 
+    # every waiting message in one tick (no time slicing of the backlog: one batch per wave)
+    config = {"wait_seconds": 1, "max_messages": 5000, "poison_retry_seconds": 0, "receive_seconds": 300,
+              "tick_budget_seconds": 600, **events_config}
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, repository_def=defs.get_repository_def(),
         resources={"landing": LandingResource(), "warehouse": WarehouseResource(),
-                   "landing_events": LandingEventsResource(wait_seconds=1, max_messages=5000,
-                                                           poison_retry_seconds=0)},
+                   "landing_events": LandingEventsResource(**config)},
     )
     result = defs.get_repository_def().get_sensor_def("landing_events_sensor")(context)
     return result, context.cursor
 
 
 def _launch(defs, instance, request: dg.RunRequest):
-    """What the daemon does with a run request: a run tagged with its run key."""
-    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+    """What the daemon does with a run request: a run of the sensor's job (in-process executor),
+    tagged with its run key."""
+    from orchestration.events import EVENTS_JOB_NAME
+
+    result = defs.resolve_job_def(EVENTS_JOB_NAME).execute_in_process(
         instance=instance, asset_selection=list(request.asset_selection), run_config=request.run_config,
         tags={**request.tags, "dagster/run_key": request.run_key}, raise_on_error=False,
     )
@@ -278,3 +283,34 @@ def test_a_stale_source_fails_its_freshness_check_and_a_notification_is_written(
     assert freshness["recorder__sales"]["severity"] == "ERROR"
     assert freshness["mls__listing_events"]["severity"] == "WARN"
     assert "assessor__parcels" not in freshness
+
+
+def test_a_queued_run_holds_the_next_batch_back(env, defs, instance, landing, first_batch):
+    """A run of the sensor created but not started yet (NOT_STARTED, or QUEUED in the daemon's run
+    queue: neither is in Dagster's IN_PROGRESS_RUN_STATUSES) counts as in progress: the next tick
+    receives nothing and requests nothing (two runs never rebuild the same models side by side),
+    and the object's event waits in the queue for the batch after it."""
+    import boto3
+    from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES, DagsterRun, DagsterRunStatus
+
+    from orchestration.events import EVENTS_JOB_NAME
+
+    parcels = [r[0] for r in psycopg.connect(**env["settings"].warehouse.conninfo()).execute(
+        "select parcel_id from raw.assessor__parcels group by parcel_id order by parcel_id limit 2").fetchall()]
+    key, body, _documents = _sales_file(dt.date(2031, 1, 1), parcels, "Q")
+    boto3.client("s3", endpoint_url=env["endpoint"]).put_object(Bucket=env["bucket"], Key=f"{PREFIX}/{key}", Body=body)
+    assert DagsterRunStatus.QUEUED in NOT_FINISHED_STATUSES  # what the sensor's guard asks for
+    # (a QUEUED run needs the daemon's remote job origin to be created; NOT_STARTED is the same case)
+    queued = instance.add_run(DagsterRun(job_name=EVENTS_JOB_NAME, run_id=str(uuid.uuid4()),
+                                         status=DagsterRunStatus.NOT_STARTED,
+                                         tags={"terraminer/trigger": "landing_events"}))
+    try:
+        # a budget too short to wait for the run's end: the tick gives up at once
+        skip, cursor = _tick(defs, instance, json.dumps({"pending": []}), tick_budget_seconds=1)
+        assert isinstance(skip, dg.SkipReason) and "in progress" in skip.skip_message, skip
+        assert _queue_depth(env, env["queue"]) == 1
+    finally:
+        instance.delete_run(queued.run_id)
+    request, _cursor = _tick(defs, instance, cursor)
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_config["ops"]["ingest_recorder__sales"]["config"]["keys"] == [key]
