@@ -119,8 +119,11 @@ class AVMModel(RegressorMixin, BaseEstimator):
             history = self.neighbors_ if neighbors is None else neighbors
             query_days = (np.asarray(days, dtype=np.int64) if days is not None
                           else np.full(len(frame), np.iinfo(np.int64).max))
-            data.update(neighbor_columns(numeric["latitude"].to_numpy(), numeric["longitude"].to_numpy(),
-                                         query_days, history))
+            columns = neighbor_columns(numeric["latitude"].to_numpy(), numeric["longitude"].to_numpy(),
+                                       query_days, history)
+            if "living_sqft" not in numeric:  # no area: no price per sqft (an all-NaN column cannot be binned)
+                columns = {name: values for name, values in columns.items() if "ppsf" not in name}
+            data.update(columns)
         for col in self.categorical_features:
             data[col] = pd.Categorical(frame[col].astype("string"), categories=self.categories_[col])
         return pd.DataFrame(data, index=frame.index)

@@ -83,6 +83,11 @@ def test_rows_without_coordinates_or_area_are_valued():
     blank = frame.head(3).assign(latitude=np.nan, longitude=np.nan, living_sqft=np.nan)
     out = model.predict(blank)
     assert list(out.columns) == ["estimate", "lower", "upper"] and np.all(np.isfinite(out["estimate"]))
+    # a market without area: the price-per-sqft columns are left out, the rest stays
+    no_area = AVMModel(("bedrooms", "latitude", "longitude"), ("region_id",), **NEAR)
+    no_area.fit(frame, frame["sale_price"], frame["sale_date"])
+    assert "nearby10_log_price" in no_area.feature_names_ and "nearby10_log_ppsf" not in no_area.feature_names_
+    assert np.all(np.isfinite(no_area.predict(frame.head(3))["estimate"]))
     # a market without coordinates: the option is a no-op
     plain = AVMModel(("living_sqft", "bedrooms"), ("region_id",), **NEAR)
     plain.fit(frame, frame["sale_price"], frame["sale_date"])
