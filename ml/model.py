@@ -3,10 +3,15 @@
 Stage 1 — cross-section: an average of HistGradientBoosting models (one per seed) on ln(price)
 with absolute-error loss (the conditional median of ln price is what MdAPE rewards), native
 categorical handling (region, neighbourhood, property type) and a few derived features (log
-size, rotated coordinates, size relative to the neighbours).
+size, rotated coordinates, size relative to the neighbours). ``neighbor_features`` (rows with
+coordinates) adds the neighbour price level: over the nearest sales with a known price dated
+strictly before the valuation day (training sales, then sales known since: ``known``), the
+distance-weighted mean log price per sqft of the 10 and 30 nearest, the mean log price and a
+recency-weighted log price per sqft of the 10 nearest, and their mean distance
+(:func:`neighbor_columns`). Leak-free like stage 2: a sale never sees its own price or a later one.
 
 Stage 2 — market drift: trees cannot extrapolate a moving market, so the prediction for a sale
-on day d adds the exponentially weighted (half-life 14 days) mean log residual of the model on
+on day d adds the exponentially weighted (half-life ``drift_half_life_days``, 7 days) mean log residual of the model on
 every sale with a known price dated strictly before d, per region shrunk toward all regions,
 minus the mean in-sample residual (``center``). Only earlier days are used: leak-free.
 
@@ -21,7 +26,9 @@ repeat-sales signal. Leak-free like stage 2.
 ``per_sqft``: the boosters learn ln(price / living area) and the log area is added back.
 
 Intervals — split-conformal on the log scale: quantiles of the out-of-sample log residuals on a
-time-based calibration slice (set by the training procedure, ``ml.train``).
+time-based calibration slice (set by the training procedure, ``ml.train``). ``calibrate_shift``:
+the median of those residuals (the online predictor's bias, e.g. the mean-vs-median gap of the
+drift stage) is added to every prediction and the quantiles are taken around it.
 
 ``predict`` returns prices with their interval (``estimate``, ``lower``, ``upper``: what
 ``mlflow models serve`` answers), with the drift correction as of the day after the last known sale; ``predict_at`` takes explicit valuation dates and optional
@@ -49,15 +56,15 @@ class AVMModel(RegressorMixin, BaseEstimator):
         numeric_features: tuple[str, ...] = (),
         categorical_features: tuple[str, ...] = (),
         group_feature: str | None = "region_id",
-        seeds: tuple[int, ...] = (0, 1, 2),
-        learning_rate: float = 0.05,
+        seeds: tuple[int, ...] = (0, 1, 2, 3, 4),
+        learning_rate: float = 0.03,
         max_iter: int = 2000,
-        max_leaf_nodes: int = 31,
-        min_samples_leaf: int = 40,
+        max_leaf_nodes: int = 63,
+        min_samples_leaf: int = 20,
         l2_regularization: float = 1.0,
         max_features: float = 0.5,
         n_iter_no_change: int = 30,
-        drift_half_life_days: float = 14.0,
+        drift_half_life_days: float = 7.0,
         drift_clip: float = 0.5,
         use_time: bool = True,
         comps_neighbors: int = 0,
@@ -65,6 +72,8 @@ class AVMModel(RegressorMixin, BaseEstimator):
         comps_shrink: float = 2.0,
         comps_folds: int = 5,
         per_sqft: bool = False,
+        calibrate_shift: bool = True,
+        neighbor_features: bool = True,
     ):
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
@@ -85,9 +94,12 @@ class AVMModel(RegressorMixin, BaseEstimator):
         self.comps_shrink = comps_shrink
         self.comps_folds = comps_folds
         self.per_sqft = per_sqft
+        self.calibrate_shift = calibrate_shift
+        self.neighbor_features = neighbor_features
 
     # ------------------------------------------------------------------ design matrix
-    def _design(self, frame: pd.DataFrame, days: np.ndarray | None = None) -> pd.DataFrame:
+    def _design(self, frame: pd.DataFrame, days: np.ndarray | None = None,
+                neighbors: dict | None = None) -> pd.DataFrame:
         data = {}
         if self.use_time:
             # market level inside the training window; beyond it trees extrapolate flat and the
@@ -103,9 +115,50 @@ class AVMModel(RegressorMixin, BaseEstimator):
         if "latitude" in numeric and "longitude" in numeric:
             for angle, (cos_a, sin_a) in ROTATIONS.items():
                 data[f"rot{angle}"] = numeric["latitude"] * cos_a + numeric["longitude"] * sin_a
+        if self._uses_neighbors():
+            history = self.neighbors_ if neighbors is None else neighbors
+            query_days = (np.asarray(days, dtype=np.int64) if days is not None
+                          else np.full(len(frame), np.iinfo(np.int64).max))
+            columns = neighbor_columns(numeric["latitude"].to_numpy(), numeric["longitude"].to_numpy(),
+                                       query_days, history)
+            if "living_sqft" not in numeric:  # no area: no price per sqft (an all-NaN column cannot be binned)
+                columns = {name: values for name, values in columns.items() if "ppsf" not in name}
+            data.update(columns)
         for col in self.categorical_features:
             data[col] = pd.Categorical(frame[col].astype("string"), categories=self.categories_[col])
         return pd.DataFrame(data, index=frame.index)
+
+    # ------------------------------------------------------------------ neighbour price level
+    def _uses_neighbors(self) -> bool:
+        wanted = bool(getattr(self, "neighbor_features", False))
+        return wanted and {"latitude", "longitude"} <= set(self.numeric_features)
+
+    def _neighbor_rows(self, frame: pd.DataFrame, y, days: np.ndarray) -> dict:
+        """(lat, lon, day, log price per sqft, log price) of sales with a known price: what the
+        neighbour features of later sales are computed from (outliers left out)."""
+        lat, lon = self._coordinates(frame)
+        log_price = np.log(np.asarray(y, dtype="float64"))
+        sqft = (pd.to_numeric(frame["living_sqft"], errors="coerce").to_numpy(dtype="float64")
+                if "living_sqft" in frame else np.full(len(frame), np.nan))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_ppsf = np.where(sqft > 0, log_price - np.log(np.where(sqft > 0, sqft, 1.0)), np.nan)
+        keep = np.isfinite(lat) & np.isfinite(lon) & np.isfinite(log_price)
+        if "is_outlier" in frame:
+            keep &= ~frame["is_outlier"].fillna(False).to_numpy(dtype=bool)
+        return {"lat": lat[keep], "lon": lon[keep], "day": np.asarray(days, dtype=np.int64)[keep],
+                "log_ppsf": log_ppsf[keep], "log_price": log_price[keep]}
+
+    def _with_known(self, known: pd.DataFrame | None) -> dict:
+        """The training sales' neighbour rows plus newly known sales (``known_rows``)."""
+        history = self.neighbors_
+        if known is None or "nb_lat" not in known:
+            return history
+        known = known[np.isfinite(known["nb_lat"].to_numpy(dtype="float64"))
+                      & np.isfinite(known["nb_lon"].to_numpy(dtype="float64"))]
+        extra = {"lat": known["nb_lat"], "lon": known["nb_lon"], "day": known["day"],
+                 "log_ppsf": known["nb_log_ppsf"], "log_price": known["nb_log_price"]}
+        return {key: np.concatenate([np.asarray(history[key]), np.asarray(extra[key], dtype=history[key].dtype)])
+                for key in history}
 
     def _boosters(self) -> list[HistGradientBoostingRegressor]:
         return [
@@ -132,6 +185,8 @@ class AVMModel(RegressorMixin, BaseEstimator):
             for col in self.categorical_features
         }
         dates = _days(sale_date) if sale_date is not None else np.zeros(len(frame), dtype=np.int64)
+        if self._uses_neighbors():
+            self.neighbors_ = self._neighbor_rows(frame, y, dates)
         design = self._design(frame, dates)
         target = np.log(np.asarray(y, dtype=float))
         # per_sqft: the boosters learn ln(price / living area) (the median area stands in where it
@@ -215,9 +270,11 @@ class AVMModel(RegressorMixin, BaseEstimator):
         out[ok] = total / (weight.sum(axis=1) + self.comps_shrink)
         return out
 
-    def set_interval(self, low: float, high: float) -> AVMModel:
-        """Log-residual quantiles of the calibration slice (split-conformal)."""
+    def set_interval(self, low: float, high: float, shift: float = 0.0) -> AVMModel:
+        """Log-residual quantiles of the calibration slice (split-conformal), and the median
+        log residual there (``shift``: added to every prediction when ``calibrate_shift``)."""
         self.residual_low_, self.residual_high_ = float(low), float(high)
+        self.shift_ = float(shift)
         return self
 
     def history_frame(self) -> pd.DataFrame:
@@ -275,7 +332,8 @@ class AVMModel(RegressorMixin, BaseEstimator):
         """
         frame = X.reset_index(drop=True)
         days = _days(valuation_date, len(frame))
-        base = self._stage1(self._design(frame, days))
+        neighbors = self._with_known(known) if self._uses_neighbors() else None
+        base = self._stage1(self._design(frame, days, neighbors))
         history = self.history_frame()
         if known is not None:
             known = known.copy()
@@ -285,19 +343,33 @@ class AVMModel(RegressorMixin, BaseEstimator):
                                    combined)
                 known["comps_residual"] = np.clip(known["base_residual"].to_numpy() - drift, -self.drift_clip,
                                                   self.drift_clip)
-            history = pd.concat([history, known.drop(columns=["base_residual"], errors="ignore")],
-                                ignore_index=True)
+            known = known.drop(columns=["base_residual", *NEIGHBOR_KNOWN], errors="ignore")
+            history = pd.concat([history, known], ignore_index=True)
         log_prediction = base + self.drift(days, self._groups(frame), history)
         if "comps_residual" in history:
             log_prediction = log_prediction + self.comps(frame, days, history)
-        return log_prediction
+        return log_prediction + getattr(self, "shift_", 0.0)
 
     def known_rows(self, X: pd.DataFrame, y, sale_date) -> pd.DataFrame:
         """History rows for sales with known prices (to pass as ``known`` to ``predict_at``)."""
         frame = X.reset_index(drop=True)
-        raw = np.log(np.asarray(y, dtype=float)) - self.base_log(frame, sale_date)
-        rows = pd.DataFrame({"day": _days(sale_date, len(frame)), "group": self._groups(frame),
-                             "residual": np.clip(raw, -self.drift_clip, self.drift_clip)})
+        days = _days(sale_date, len(frame))
+        neighbors, extra = None, {}
+        if self._uses_neighbors():
+            # these sales are known to each other too (strictly earlier days only, as always)
+            mine = self._neighbor_rows(frame, y, days)
+            neighbors = {key: np.concatenate([np.asarray(self.neighbors_[key]), mine[key]]) for key in mine}
+            extra = {f"nb_{key}": np.full(len(frame), np.nan) for key in ("lat", "lon", "log_ppsf", "log_price")}
+            lat, lon = self._coordinates(frame)
+            keep = np.isfinite(lat) & np.isfinite(lon) & np.isfinite(np.log(np.asarray(y, dtype=float)))
+            if "is_outlier" in frame:
+                keep &= ~frame["is_outlier"].fillna(False).to_numpy(dtype=bool)
+            for key in ("lat", "lon", "log_ppsf", "log_price"):
+                extra[f"nb_{key}"][keep] = mine[key]
+        base = self._stage1(self._design(frame, days, neighbors))
+        raw = np.log(np.asarray(y, dtype=float)) - base
+        rows = pd.DataFrame({"day": days, "group": self._groups(frame),
+                             "residual": np.clip(raw, -self.drift_clip, self.drift_clip), **extra})
         if "comps_residual" in self.history_ and self._uses_comps(frame):
             rows["lat"], rows["lon"] = self._coordinates(frame)
             rows["base_residual"] = raw
@@ -316,6 +388,66 @@ class AVMModel(RegressorMixin, BaseEstimator):
 
     def interval(self, log_prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.exp(log_prediction + self.residual_low_), np.exp(log_prediction + self.residual_high_)
+
+
+NEIGHBOR_KNOWN = ("nb_lat", "nb_lon", "nb_log_ppsf", "nb_log_price")
+NEIGHBOR_ASK = 300  # nearest sales looked at; the later-dated ones among them are dropped
+NEIGHBOR_SCALE_KM = 0.5  # distance weight 1 / (1 + (d / scale)^2)
+NEIGHBOR_HALF_LIFE_DAYS = 180.0  # recency weight of the recent-price column
+
+
+def neighbor_columns(lat: np.ndarray, lon: np.ndarray, days: np.ndarray, history: dict) -> dict:
+    """The neighbour price level of each row: over the nearest sales with a known price dated
+    strictly before the row's day, the distance-weighted mean log price per sqft of the 10 and 30
+    nearest, the mean log price of the 10 nearest, a recency-weighted (half-life 180 days) mean
+    log price per sqft of the 10 nearest, and their mean distance in km. NaN where there are none
+    (no coordinates, or no earlier sale among the NEIGHBOR_ASK nearest)."""
+    n = len(lat)
+    out = {name: np.full(n, np.nan) for name in NEIGHBOR_COLUMNS}
+    h_lat, h_lon = np.asarray(history["lat"], dtype="float64"), np.asarray(history["lon"], dtype="float64")
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    if len(h_lat) == 0 or not ok.any():
+        return out
+    from scipy.spatial import cKDTree
+
+    kx = 111.32 * math.cos(math.radians(float(np.nanmedian(h_lat))))
+    tree = cKDTree(np.column_stack([h_lat * 111.32, h_lon * kx]))
+    h_day = np.asarray(history["day"], dtype=np.int64)
+    h_ppsf = np.asarray(history["log_ppsf"], dtype="float64")
+    h_price = np.asarray(history["log_price"], dtype="float64")
+    rows = np.flatnonzero(ok)
+    ask = min(len(h_lat), NEIGHBOR_ASK)
+    tau = NEIGHBOR_HALF_LIFE_DAYS / math.log(2)
+    for start in range(0, len(rows), 5000):  # bounded memory: 5,000 x 300 neighbours at a time
+        part = rows[start:start + 5000]
+        dist, idx = tree.query(np.column_stack([lat[part] * 111.32, lon[part] * kx]), k=ask)
+        dist, idx = dist.reshape(len(part), ask), idx.reshape(len(part), ask)
+        earlier = h_day[idx] < days[part][:, None]
+        rank = np.cumsum(earlier, axis=1)
+        near = 1.0 / (1.0 + (dist / NEIGHBOR_SCALE_KM) ** 2)
+        age = np.maximum(days[part][:, None] - h_day[idx], 0)
+        for k in (10, 30):
+            use = earlier & (rank <= k)
+            out[f"nearby{k}_log_ppsf"][part] = _weighted_mean(h_ppsf[idx], np.where(use, near, 0.0))
+            if k == 10:
+                out["nearby10_log_price"][part] = _weighted_mean(h_price[idx], np.where(use, near, 0.0))
+                out["nearby10_recent_log_ppsf"][part] = _weighted_mean(
+                    h_ppsf[idx], np.where(use, near * np.exp(-age / tau), 0.0))
+                out["nearby10_distance_km"][part] = _weighted_mean(dist, use.astype("float64"))
+    return out
+
+
+NEIGHBOR_COLUMNS = ("nearby10_log_ppsf", "nearby30_log_ppsf", "nearby10_log_price", "nearby10_recent_log_ppsf",
+                    "nearby10_distance_km")
+
+
+def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Row-wise weighted mean ignoring NaN values (NaN where no weight is left)."""
+    weights = np.where(np.isfinite(values), weights, 0.0)
+    total = weights.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (weights * np.nan_to_num(values)).sum(axis=1) / np.where(total > 0, total, 1.0),
+                        np.nan)
 
 
 _EPOCH = np.datetime64("2000-01-01", "D")

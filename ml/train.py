@@ -104,12 +104,13 @@ def fit_calibrated(train: pd.DataFrame, spec: FeatureSpec, window: Window, **par
     if len(early) >= MIN_TRAIN_ROWS and len(calib) >= 30:
         first = AVMModel(spec.numeric, spec.categorical, **params).fit(early, early[LABEL], early["sale_date"])
         residuals = np.log(calib[LABEL].to_numpy(dtype=float)) - predict_online(first, calib)
+        shift = float(np.median(residuals)) if final.calibrate_shift else 0.0
         alpha = 0.2
-        low, high = np.quantile(residuals, alpha / 2), np.quantile(residuals, 1 - alpha / 2)
+        low, high = np.quantile(residuals - shift, alpha / 2), np.quantile(residuals - shift, 1 - alpha / 2)
     else:
-        low, high = np.log(0.8), np.log(1.25)
+        low, high, shift = np.log(0.8), np.log(1.25), 0.0
     final.fit(train, train[LABEL], train["sale_date"])
-    return final.set_interval(low, high)
+    return final.set_interval(low, high, shift)
 
 
 def evaluate(frame: pd.DataFrame, test_start=None, **params) -> Evaluation:

@@ -12,7 +12,8 @@ from ml.train import evaluate, predict_online
 from tests.ml.conftest import synthetic_sales
 
 XDIST_WEIGHT = 60
-FAST = {"seeds": (0,), "max_iter": 300, "comps_folds": 3}
+# stage 3 alone: the neighbour price level (on by default, tests/ml/test_neighbor_features.py) off
+FAST = {"seeds": (0,), "max_iter": 300, "comps_folds": 3, "neighbor_features": False}
 
 
 def _hot_spots(n: int = 1500, seed: int = 7) -> pd.DataFrame:
