@@ -283,7 +283,12 @@ def test_server_immediate_stop_at_random_moments(private_server, landing, refere
     for _ in range(6):
         _reset(server)
         outcome = _stop_during_copy(server, landing, rng, rng.uniform(0.5, max(0.6, reference.seconds)))
-        if outcome is not None:
+        if outcome is not None and outcome[0] == 0:
+            # the stop landed after the ingest's last commit, while it was exiting: nothing was
+            # interrupted (a stop that cost data is caught by _finish's exactness check below)
+            assert "Traceback" not in outcome[1], outcome[1][-3000:]
+            server.stack.up()
+        elif outcome is not None:
             stopped += 1
             _assert_one_line_failure(*outcome)
             server.stack.up()
