@@ -29,7 +29,9 @@ _NUMBERS: dict[str, tuple[type, float, float]] = {
 _CHOICES: dict[str, tuple[str, ...]] = {"test_scope": ("incremental", "full")}
 # project structure, not run parameters: a run that changed them would change the graph itself
 PROJECT_CONSTANTS = ("markets",)
-_DATES = ("feature_epoch",)
+# dates YYYY-MM-DD; the reprocess_landing_* pair: the landing days a partitioned run re-derives
+# (macros/incremental/reprocess.sql), normally set from the run's partitions (orchestration)
+_DATES = ("feature_epoch", "reprocess_landing_from", "reprocess_landing_to")
 
 
 def validate_dbt_vars(values: Any) -> dict[str, Any]:
@@ -49,6 +51,8 @@ def validate_dbt_vars(values: Any) -> dict[str, Any]:
             if value not in _CHOICES[name]:
                 raise TerraMinerError(f"dbt var {name} must be one of {', '.join(_CHOICES[name])}")
         elif name in _DATES:
+            if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+                value = value.isoformat()  # YAML reads an unquoted 2024-03-06 as a date
             try:
                 dt.date.fromisoformat(value if isinstance(value, str) else "")
             except ValueError:
@@ -57,4 +61,7 @@ def validate_dbt_vars(values: Any) -> dict[str, Any]:
             raise TerraMinerError(f"dbt var {str(name)[:64]!r} is not one a run may set "
                                   f"(allowed: {', '.join(sorted([*_NUMBERS, *_CHOICES, *_DATES]))})")
         checked[name] = value
+    first = checked.get("reprocess_landing_from")
+    if checked.get("reprocess_landing_to") and (first is None or checked["reprocess_landing_to"] < first):
+        raise TerraMinerError("dbt var reprocess_landing_to needs reprocess_landing_from on or before it")
     return checked

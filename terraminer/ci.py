@@ -59,7 +59,9 @@ def task_redshift() -> None:
 
     dbt(["parse"], None, target="redshift_ci")
     dbt(
-        ["--no-populate-cache", "compile", "--vars", "{offline_compile: true}"],
+        # with a landing day re-derived, so the incremental models' reprocess predicates compile too
+        ["--no-populate-cache", "compile", "--vars",
+         "{offline_compile: true, reprocess_landing_from: '2024-03-06', reprocess_landing_to: '2024-03-06'}"],
         None,
         target="redshift_ci",
     )

@@ -6,16 +6,24 @@
     trigger it (their file was not re-loaded). The file keys are joined from the (small) batch
     table, never inlined into the SQL text (a key may hold any character: quotes, backslashes,
     semicolons); the delete runs before the insert, while the target's max loaded_at is still the
-    previous watermark. -#}
+    previous watermark. A run that re-derives past landing days (reprocess.sql) replaces every
+    file landed on those days the same way. -#}
 {% macro get_incremental_replace_file_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set batch = arg_dict['temp_relation'] -%}
+    {#- a run re-deriving past landing days (macros/incremental/reprocess.sql): their files too -#}
+    {%- set reprocessed = landed_in_reprocess_range('reloaded.file_key') -%}
     {%- set reloaded_files_sql -%}
         select distinct reloaded.file_key
         from {{ batch }} as reloaded
         where
             reloaded.file_key is not null
-            and reloaded.loaded_at > (select {{ incremental_watermark() }} from {{ target }})
+            and (
+                reloaded.loaded_at > (select {{ incremental_watermark() }} from {{ target }})
+                {%- if reprocessed %}
+                or {{ reprocessed }}
+                {%- endif %}
+            )
     {%- endset -%}
 delete from {{ target }}
 where file_key in (

@@ -8,6 +8,7 @@ that does not read ML output) and ``terraminer_dbt_valuations`` (models downstre
 """
 
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -58,7 +59,26 @@ class DbtBuildConfig(dg.Config):
     advises; the weekly full-test run turns them on."""
 
 
-def _build_args(config: DbtBuildConfig) -> list[str]:
+PARTITION_TAG = "dagster/partition"
+RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+def partition_days(tags: Mapping[str, str]) -> dict[str, str]:
+    """The landing days a run of the daily feeds' partitions covers (one day, or a single-run
+    backfill's range), as the dbt vars that make the sales path re-derive the rows of the files
+    landed on them (macros/incremental/reprocess.sql); {} for a run without daily partitions."""
+    first, last = (tags.get(RANGE_TAGS[0]), tags.get(RANGE_TAGS[1])) if tags.get(RANGE_TAGS[0]) else (
+        tags.get(PARTITION_TAG), tags.get(PARTITION_TAG))
+    try:
+        if dt.date.fromisoformat(first) > dt.date.fromisoformat(last):
+            return {}
+    except (TypeError, ValueError):  # no partition, or not a day
+        return {}
+    return {"reprocess_landing_from": first, "reprocess_landing_to": last}
+
+
+def _build_args(config: DbtBuildConfig, run_vars: Mapping[str, str] | None = None) -> list[str]:
+    """dbt's arguments; ``run_vars`` (the run's partition days) under the config's own dbt_vars."""
     args = ["build"]
     if config.full_refresh:
         args.append("--full-refresh")
@@ -66,15 +86,16 @@ def _build_args(config: DbtBuildConfig) -> list[str]:
         args += ["--indirect-selection", config.indirect_selection]
     if not config.unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
-    if config.dbt_vars.strip():
+    if config.dbt_vars.strip() or run_vars:
         import yaml
 
         try:
-            parsed = yaml.safe_load(config.dbt_vars)
+            parsed = yaml.safe_load(config.dbt_vars) if config.dbt_vars.strip() else {}
         except yaml.YAMLError as error:
             raise dg.Failure(f"dbt_vars is not valid YAML ({error}): pass a mapping like '{{name: value}}'") from error
         if not isinstance(parsed, dict):
             raise dg.Failure(f"dbt_vars must be a mapping like '{{name: value}}', got {config.dbt_vars!r}")
+        parsed = {**(run_vars or {}), **parsed}
         from core.dbt_vars import validate_dbt_vars
         from core.errors import TerraMinerError
 
@@ -128,11 +149,16 @@ def keep_partial_parse(target_path: Path) -> None:
 
 def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     target_path = invocation_target_path(context)
+    days = partition_days(context.run.tags)
+    if days:
+        context.log.info(f"re-deriving the sales of the files landed {days['reprocess_landing_from']} to "
+                         f"{days['reprocess_landing_to']} (the run's partitions)")
+    args = _build_args(config, days)
     try:
         with retry_transient(context, "dbt build"):
-            yield from dbt.cli(_build_args(config), context=context, target_path=target_path).stream()
+            yield from dbt.cli(args, context=context, target_path=target_path).stream()
     finally:
-        if not config.dbt_vars.strip():  # other --vars: a seed the next (plain) run could not use
+        if "--vars" not in args:  # other --vars: a seed the next (plain) run could not use
             keep_partial_parse(target_path)
 
 

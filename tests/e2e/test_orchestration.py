@@ -140,6 +140,29 @@ def test_scheduled_builds_leave_unit_tests_to_ci():
     assert "--exclude-resource-type" not in _build_args(DbtBuildConfig(unit_tests=True))
 
 
+
+def test_a_run_of_daily_partitions_re_derives_those_landing_days():
+    """A partitioned run (one day or a single-run backfill's range) passes its days to dbt as the
+    reprocess vars, validated like any run var; the config's own dbt_vars win; other runs pass none."""
+    from orchestration.assets.dbt import DbtBuildConfig, _build_args, partition_days
+
+    assert partition_days({"dagster/partition": "2024-03-06"}) == {
+        "reprocess_landing_from": "2024-03-06", "reprocess_landing_to": "2024-03-06"}
+    backfill = partition_days({"dagster/asset_partition_range_start": "2024-03-06",
+                               "dagster/asset_partition_range_end": "2024-04-04"})
+    assert backfill == {"reprocess_landing_from": "2024-03-06", "reprocess_landing_to": "2024-04-04"}
+    for tags in ({}, {"dagster/partition": "north"}, {"dagster/partition": "2024-03-06'; drop table x"},
+                 {"dagster/asset_partition_range_start": "2024-04-04", "dagster/asset_partition_range_end": "2024-03-06"}):
+        assert partition_days(tags) == {}
+    args = _build_args(DbtBuildConfig(), backfill)
+    assert json.loads(args[args.index("--vars") + 1]) == backfill
+    args = _build_args(DbtBuildConfig(dbt_vars="{reprocess_landing_to: 2024-03-07, test_scope: full}"), backfill)
+    assert json.loads(args[args.index("--vars") + 1]) == {
+        "reprocess_landing_from": "2024-03-06", "reprocess_landing_to": "2024-03-07", "test_scope": "full"}
+    with pytest.raises(dg.Failure, match="reprocess_landing_to"):
+        _build_args(DbtBuildConfig(dbt_vars="{reprocess_landing_to: 2024-01-01}"), backfill)
+    assert "--vars" not in _build_args(DbtBuildConfig(), {})
+
 def test_lineage_connects_every_raw_asset_to_the_valuation_mart(defs):
     graph = defs.resolve_asset_graph()
     raw_keys = [k for k in graph.get_all_asset_keys() if k.path[0] == RAW]

@@ -159,6 +159,54 @@ def test_a_quiet_day_touches_only_what_changed(warehouse):
     assert '"loaded_at" >' in compiled
 
 
+
+LANDING_DAY = "substring(file_key from '/([0-9]{4}/[0-9]{2}/[0-9]{2})/')"
+
+
+def test_a_re_run_of_one_landing_day_replaces_exactly_that_days_derived_rows(warehouse):
+    """The re-run of one past day (what a partitioned Dagster run passes to dbt: vars
+    reprocess_landing_from / _to, orchestration/assets/dbt.py): the sales of the files landed that
+    day are derived again from the raw rows (a damaged row is repaired, a lost row comes back),
+    while the rows of every other day stay exactly as they were, even damaged ones."""
+    db = warehouse.db
+    day = db.scalar(f"select {LANDING_DAY} from marts.fct_sales where file_key like 'recorder/sales/2023/11/%%' "
+                    f"group by 1 having count(*) >= 3 order by 1 desc limit 1")
+    assert day, "the scenario lands synthetic sales every day of November 2023"
+    columns = [r[0] for r in db.rows(
+        "select column_name from information_schema.columns where table_schema = 'marts' "
+        "and table_name = 'fct_sales' and column_name <> 'dbt_updated_at' order by ordinal_position")]
+    listed = ", ".join(f'"{c}"' for c in columns)
+
+    def snapshot() -> list[tuple]:
+        return db.rows(f"select {listed} from marts.fct_sales order by sale_id")
+
+    before = snapshot()
+    lost, damaged = (r[0] for r in db.rows(
+        f"select sale_id from marts.fct_sales where {LANDING_DAY} = %s order by sale_id limit 2", (day,)))
+    elsewhere = db.scalar(f"select sale_id from marts.fct_sales where file_key like 'recorder/%%' "
+                          f"and {LANDING_DAY} < %s order by sale_id limit 1", (day,))
+    with db.connect() as conn:
+        conn.execute("update marts.fct_sales set sale_price = sale_price + 1 where sale_id in (%s, %s)",
+                     (damaged, elsewhere))
+        conn.execute("delete from marts.fct_sales where sale_id = %s", (lost,))
+    stamps = dict(db.rows("select sale_id, dbt_updated_at from marts.fct_sales"))
+
+    iso = day.replace("/", "-")
+    warehouse.dbt("build", "--quiet", "--vars", json.dumps({"reprocess_landing_from": iso, "reprocess_landing_to": iso}))
+
+    after = snapshot()
+    price = columns.index("sale_price")
+    expected = [row[:price] + (row[price] + 1,) + row[price + 1:] if row[0] == elsewhere else row for row in before]
+    assert after == expected  # that day's rows as derived before; the other day's damage left alone
+    day_rows = {r[0]: r[1] for r in db.rows(
+        f"select sale_id, dbt_updated_at from marts.fct_sales where {LANDING_DAY} = %s", (day,))}
+    assert lost in day_rows and all(stamp != stamps.get(sale) for sale, stamp in day_rows.items())
+    assert db.scalar("select dbt_updated_at from marts.fct_sales where sale_id = %s", (elsewhere,)) == stamps[elsewhere]
+
+    with db.connect() as conn:  # undo the other day's damage: the build equals a full rebuild again
+        conn.execute("update marts.fct_sales set sale_price = sale_price - 1 where sale_id = %s", (elsewhere,))
+    warehouse.equivalent()
+
 def test_scoped_tests_still_catch_a_bad_new_row(warehouse):
     """A new file with a negative price fails the build's test on it, although the test now
     reads only the rows loaded since it last passed."""

@@ -26,6 +26,9 @@ def test_good_vars_pass():
     {"alert_price_cut_threshold": 2},
     {"test_scope": "everything'"},
     {"feature_epoch": "2000-01-01' or 1=1"},
+    {"reprocess_landing_from": "2024-03-06'"},
+    {"reprocess_landing_to": "2024-03-06"},
+    {"reprocess_landing_from": "2024-03-07", "reprocess_landing_to": "2024-03-06"},
     {"offline_compile": True},
     {"pii_salt": "x"},
     {"unknown": 1},
@@ -53,3 +56,10 @@ def test_dagster_build_args_validate_before_dbt():
     source = (Path(__file__).resolve().parents[2] / "orchestration" / "assets" / "dbt.py").read_text()
     assert "parsed = validate_dbt_vars(parsed)" in source
     assert source.index("validate_dbt_vars(parsed)") < source.index('args += ["--vars"')
+
+
+def test_reprocess_days_are_iso_dates_even_when_yaml_reads_dates():
+    import datetime as dt
+
+    assert validate_dbt_vars({"reprocess_landing_from": dt.date(2024, 3, 6), "reprocess_landing_to": "2024-03-08"}) == {
+        "reprocess_landing_from": "2024-03-06", "reprocess_landing_to": "2024-03-08"}

@@ -34,11 +34,13 @@
     safe_load_watermark for loads that committed late) and, when an assessor delivery changed
     parcels, the sales of those parcels again (their attributes come from the roll valid in the
     sale year); it replaces re-delivered files like fct_sales (strategy replace_file) and drops UK
-    transactions the change feed deleted. The region-year price profiles, the outlier flags and
+    transactions the change feed deleted; a run re-deriving past landing days reads their files
+    again (macros/incremental/reprocess.sql). The region-year price profiles, the outlier flags and
     fct_sales then read a table, not the union of every raw feed again. -#}
 {%- set parcels = ref('int_parcels_versioned') %}
 {%- if is_incremental() %}
 {%- set watermark = safe_load_watermark() %}
+{%- set reprocessed = landed_in_reprocess_range('file_key') %}
     {%- set parcels_changed = compile_time_values(
         'select 1 from ' ~ parcels ~ ' where ' ~ updated_since_previous_run() ~ ' limit 1') %}
 {%- endif %}
@@ -48,12 +50,19 @@ sales as (
 
     select * from {{ ref('int_sales_unioned') }}
     {%- if is_incremental() %}
-    where loaded_at > {{ watermark }}
+    where
+        loaded_at > {{ watermark }}
+        {%- if reprocessed %}
+        or {{ reprocessed }}
+        {%- endif %}
     {%- if parcels_changed is none or parcels_changed | length > 0 %}
     union all
     select * from {{ ref('int_sales_unioned') }}
     where
         not loaded_at > {{ watermark }}
+        {%- if reprocessed %}
+        and not {{ reprocessed }}
+        {%- endif %}
         and sale_id in (
             select classified.sale_id
             from {{ this }} as classified

@@ -9,7 +9,9 @@
       - plus sales dated within var('incremental_lookback_days') days of the watermark's day, to
         absorb late commits of concurrent loads and re-derive the flags of recent sales.
       - plus the sales int_sales_classified recomputed since fct_sales' previous run (a new
-        assessor roll changes the attributes of the sales of its parcels).
+        assessor roll changes the attributes of the sales of its parcels);
+      - plus, in a run re-deriving past landing days, every sale of the files landed on those days
+        (macros/incremental/reprocess.sql: replace_file replaces those files' rows whole).
     The watermark is read once and inlined as a literal so PostgreSQL plans the few new rows with
     index lookups. The pre-hook deletes UK transactions the change feed deleted. -#}
 {{
@@ -37,6 +39,7 @@
     )
 }}
 {%- set watermark = load_watermark() if is_incremental() else none %}
+{%- set reprocessed = landed_in_reprocess_range('file_key') if is_incremental() else none %}
 
 with
 
@@ -48,6 +51,9 @@ sales as (
         loaded_at > {{ watermark }}
         or sale_date >= {{ dbt.dateadd('day', -1 * var('incremental_lookback_days'), 'cast(' ~ watermark ~ ' as date)') }}
         or {{ updated_since_previous_run() }}
+        {%- if reprocessed %}
+        or {{ reprocessed }}
+        {%- endif %}
     {% endif %}
 
 ),
