@@ -28,7 +28,7 @@ _NUMBERS: dict[str, tuple[type, float, float]] = {
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"test_scope": ("incremental", "full")}
 # project structure, not run parameters: a run that changed them would change the graph itself
-PROJECT_CONSTANTS = ("markets",)
+PROJECT_CONSTANTS = ("markets", "markets_with_own_models")
 _DATES = ("feature_epoch",)
 
 
