@@ -78,8 +78,8 @@ select
 {%- endmacro %}
 
 {#- The lower-cased column names of a feed market's staging relation: read from the database when
-    it can be asked (the staging view is built before the models that read it), else the columns
-    documented for the model (offline compile, parse), else none (every optional column null). -#}
+    it can be asked (the staging view is built before the models that read it), else (offline
+    compile) the columns documented for the model, else the aliases of its select list. -#}
 {% macro feed_columns(relation) -%}
     {%- if can_query_now() -%}
         {%- set found = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list -%}
@@ -88,7 +88,14 @@ select
         {%- endif -%}
     {%- endif -%}
     {%- set node = graph.nodes.get('model.' ~ project_name ~ '.' ~ relation.identifier) if execute else none -%}
-    {{ return(node.columns.keys() | map('lower') | list if node else []) }}
+    {%- if node is none -%}
+        {{ return([]) }}
+    {%- endif -%}
+    {%- if node.columns | length > 0 -%}
+        {{ return(node.columns.keys() | map('lower') | list) }}
+    {%- endif -%}
+    {#- undocumented: the aliases its select list ends lines with (`... as living_area,`) -#}
+    {{ return(modules.re.findall('(?im)\\bas\\s+(\\w+)\\s*,?\\s*$', node.raw_code) | map('lower') | list) }}
 {%- endmacro %}
 
 {#- `select` of one feed market's staging relation in the canonical sale columns (+ the property

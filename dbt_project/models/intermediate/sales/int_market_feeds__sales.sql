@@ -12,6 +12,10 @@
 {%- do feeds.append([market, ref('stg_' ~ market ~ '__sales')]) -%}
 {%- endfor -%}
 {%- if feeds | length == 0 %}
+{%- set nulls = [] -%}
+{%- for name, type in feed_sale_columns() -%}
+{%- do nulls.append('cast(null as ' ~ type ~ ') as ' ~ name) -%}
+{%- endfor %}
 select
     cast(null as varchar(64)) as sale_id,
     cast(null as varchar(40)) as source_sale_id,
@@ -24,10 +28,8 @@ select
     cast(null as numeric(14, 2)) as sale_price,
     cast(null as date) as sale_date,
     cast(null as varchar(1024)) as file_key,
-    cast(null as timestamp with time zone) as loaded_at
-    {%- for name, type in feed_sale_columns() %},
-    cast(null as {{ type }}) as {{ name }}
-    {%- endfor %}
+    cast(null as timestamp with time zone) as loaded_at,
+    {{ nulls | join(',\n    ') }}
 where 1 = 0
 {%- else %}
 {%- for market, relation in feeds %}
