@@ -25,7 +25,8 @@
     Incremental by property (delete+insert on property_id): the synthetic properties
     int_assessor__properties recomputed since this model's previous run; a real feed with any
     change is recomputed whole (the pre-hook deletes it first: corrections and the UK change feed
-    can remove properties). The real markets come from var('markets') (macros/markets/markets.sql). -#}
+    can remove properties). The real markets come from var('markets') (macros/markets/markets.sql);
+    those added with one staging model get their properties from int_market_feeds__sales. -#}
 {%- set columns = [
     'property_id', 'source_system', 'source_property_id', 'region_id', 'submarket_id',
     'source_property_code', 'address', 'unit_number', 'city', 'postcode', 'latitude', 'longitude',

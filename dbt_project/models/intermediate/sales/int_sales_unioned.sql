@@ -3,7 +3,8 @@
     sale: one model per source (int_<source>__sales: synthetic deeds joined to the assessor roll
     valid in the sale year, King County and NYC attributes as published with the sale, UK without
     areas), unioned and typed here. The real markets come from var('markets')
-    (macros/markets/markets.sql): a new market's model joins the union without an edit here.
+    (macros/markets/markets.sql): a market added with one staging model (README "Add a market")
+    arrives through int_market_feeds__sales without an edit here.
     Views on purpose: fct_sales' incremental filter on loaded_at is pushed through this union and
     the per-source views down to each raw scan (every CTE is referenced once so PostgreSQL inlines it, and no window or aggregate sits on the path). -#}
 {#- each market's int_<market>__sales (var('markets'), macros/markets/markets.sql), ref()'d here -#}
