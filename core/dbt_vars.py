@@ -28,7 +28,7 @@ _NUMBERS: dict[str, tuple[type, float, float]] = {
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"test_scope": ("incremental", "full")}
 # project structure, not run parameters: a run that changed them would change the graph itself
-PROJECT_CONSTANTS = ("markets",)
+PROJECT_CONSTANTS = ("markets", "markets_with_own_models")
 # dates YYYY-MM-DD; the reprocess_landing_* pair: the landing days a partitioned run re-derives
 # (macros/incremental/reprocess.sql), normally set from the run's partitions (orchestration)
 _DATES = ("feature_epoch", "reprocess_landing_from", "reprocess_landing_to")

@@ -6,10 +6,12 @@
     )
 }}
 {#- Every submarket (neighbourhood) of every region, with the region's metro, country and
-    currency: synthetic ZIP codes (from the assessor roll), King County ZIP codes, NYC boroughs
-    and UK post towns. A hundred-odd rows distilled from every assessor roll: rebuilt whole, but
+    currency: synthetic ZIP codes (from the assessor roll), King County ZIP codes, NYC boroughs,
+    UK post towns and the submarket codes (or postcodes) of the markets added with one staging
+    model (int_market_feeds__sales). A hundred-odd rows distilled from every assessor roll: rebuilt whole, but
     only by a build after an assessor or UK delivery (rebuild_needed). -#}
 {%- set rebuild = rebuild_needed() %}
+{%- set feeds = feed_markets() | length > 0 %}
 with
 
 regions as (
@@ -96,6 +98,32 @@ uk_submarkets as (
 
 ),
 
+{%- if feeds %}
+
+feed_sales as (
+
+    select * from {{ ref('int_market_feeds__sales') }}
+
+),
+
+{#- markets added with one staging model: each submarket code of their sales (the feed's
+    submarket_code, else the postcode), named by the feed's submarket_name when it has one -#}
+feed_submarkets as (
+
+    select
+        region_id,
+        submarket_code,
+        coalesce(max(submarket_name), submarket_code) as submarket_name,
+        source_system
+    from feed_sales
+    where
+        region_id is not null
+        and submarket_code is not null
+    group by region_id, submarket_code, source_system
+
+),
+{%- endif %}
+
 unioned as (
 
     select * from synthetic_submarkets
@@ -105,6 +133,10 @@ unioned as (
     select * from nyc_submarkets
     union all
     select * from uk_submarkets
+    {%- if feeds %}
+    union all
+    select * from feed_submarkets
+    {%- endif %}
 
 ),
 

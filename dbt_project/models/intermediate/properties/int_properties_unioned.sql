@@ -25,7 +25,8 @@
     Incremental by property (delete+insert on property_id): the synthetic properties
     int_assessor__properties recomputed since this model's previous run; a real feed with any
     change is recomputed whole (the pre-hook deletes it first: corrections and the UK change feed
-    can remove properties). The real markets come from var('markets') (macros/markets/markets.sql). -#}
+    can remove properties). The real markets come from var('markets') (macros/markets/markets.sql);
+    those added with one staging model get their properties from int_market_feeds__sales. -#}
 {%- set columns = [
     'property_id', 'source_system', 'source_property_id', 'region_id', 'submarket_id',
     'source_property_code', 'address', 'unit_number', 'city', 'postcode', 'latitude', 'longitude',
@@ -40,11 +41,73 @@
 {% endif %}
 {#- each market's int_<market>__properties (var('markets'), macros/markets/markets.sql), ref()'d here -#}
 {%- set market_properties = [] -%}
-{%- for market in markets() -%}
+{%- for market in markets() if market not in feed_markets() -%}
 {%- do market_properties.append([market, ref('int_' ~ market ~ '__properties')]) -%}
 {%- endfor -%}
+{#- the markets added with one staging model (feed_markets()): each property's latest sale in
+    int_market_feeds__sales (its attributes as of that sale, as the UK model does), recomputed
+    whole per market like the other real feeds -#}
+{%- set feeds = feed_markets() | length > 0 -%}
 with
+{% if feeds %}
+feed_sales_ranked as (
 
+    select
+        feed_sales.*,
+        row_number() over (
+            partition by feed_sales.property_id
+            order by feed_sales.sale_date desc, feed_sales.sale_id desc
+        ) as recency
+    from {{ ref('int_market_feeds__sales') }} as feed_sales
+    {%- if is_incremental() %}
+    where {{ in_values('feed_sales.source_system', whole_sources, "select 'none'") }}
+    {%- endif %}
+
+),
+
+feed_properties as (
+
+    select
+        property_id,
+        source_system,
+        source_property_id,
+        region_id,
+        submarket_id,
+        source_property_code,
+        address,
+        unit_number,
+        city,
+        postcode,
+        latitude,
+        longitude,
+        living_sqft,
+        lot_sqft,
+        bedrooms,
+        bathrooms,
+        stories,
+        year_built,
+        year_renovated,
+        condition_code,
+        quality_grade,
+        view_score,
+        is_waterfront,
+        above_grade_sqft,
+        basement_sqft,
+        nearby_living_sqft,
+        nearby_lot_sqft,
+        residential_units,
+        tenure_code,
+        is_new_build,
+        sale_date as attributes_as_of,
+        sale_date as last_transfer_date,
+        sale_price as last_transfer_price,
+        file_key as last_transfer_file_key,
+        loaded_at
+    from feed_sales_ranked
+    where recency = 1
+
+),
+{% endif %}
 synthetic as (
 
     select
@@ -67,6 +130,10 @@ unioned as (
     select * from synthetic
     union all
     {{ union_markets(market_properties, columns, is_incremental(), whole_sources if is_incremental() else none) }}
+    {%- if feeds %}
+    union all
+    select * from feed_properties
+    {%- endif %}
 
 ),
 
@@ -115,7 +182,7 @@ final as (
     from unioned
     left join property_types
         on
-            unioned.source_system = property_types.source_system
+            {{ property_type_system('unioned.source_system') }} = property_types.source_system
             and unioned.source_property_code = property_types.source_code
 
 )

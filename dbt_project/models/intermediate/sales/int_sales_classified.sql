@@ -128,7 +128,7 @@ classified as (
     from sales
     left join property_types
         on
-            sales.source_system = property_types.source_system
+            {{ property_type_system('sales.source_system') }} = property_types.source_system
             and sales.source_property_code = property_types.source_code
     left join transfer_types
         on

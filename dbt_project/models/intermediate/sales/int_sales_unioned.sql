@@ -3,14 +3,29 @@
     sale: one model per source (int_<source>__sales: synthetic deeds joined to the assessor roll
     valid in the sale year, King County and NYC attributes as published with the sale, UK without
     areas), unioned and typed here. The real markets come from var('markets')
-    (macros/markets/markets.sql): a new market's model joins the union without an edit here.
+    (macros/markets/markets.sql): a market added with one staging model (README "Add a market")
+    arrives through int_market_feeds__sales without an edit here.
     Views on purpose: fct_sales' incremental filter on loaded_at is pushed through this union and
     the per-source views down to each raw scan (every CTE is referenced once so PostgreSQL inlines it, and no window or aggregate sits on the path). -#}
 {#- each market's int_<market>__sales (var('markets'), macros/markets/markets.sql), ref()'d here -#}
 {%- set market_sales = [] -%}
-{%- for market in markets() -%}
+{%- for market in markets() if market not in feed_markets() -%}
 {%- do market_sales.append([market, ref('int_' ~ market ~ '__sales')]) -%}
 {%- endfor -%}
+{#- the markets added with one staging model (feed_markets()): their sales, typed, from the one
+    generic view, in this union's column order -#}
+{%- set sale_columns = [
+    'sale_id', 'source_sale_id', 'source_system', 'property_id', 'region_id', 'submarket_id',
+    'source_property_code', 'transfer_code', 'postcode', 'sale_price', 'reference_assessed_value',
+    'assessed_value', 'assessed_roll_year', 'living_sqft', 'lot_sqft', 'above_grade_sqft',
+    'basement_sqft', 'nearby_living_sqft', 'nearby_lot_sqft', 'bedrooms', 'bathrooms', 'stories',
+    'year_built', 'year_renovated', 'condition_code', 'quality_grade', 'view_score', 'latitude',
+    'longitude', 'is_related_party', 'is_waterfront', 'is_new_build', 'sale_date', 'recording_date',
+    'file_key', 'loaded_at',
+] -%}
+{%- if feed_markets() | length > 0 -%}
+{%- do market_sales.append(['market_feeds', ref('int_market_feeds__sales')]) -%}
+{%- endif -%}
 with
 
 synthetic as (
@@ -23,7 +38,7 @@ unioned as (
 
     select * from synthetic
     union all
-    {{ union_markets(market_sales) }}
+    {{ union_markets(market_sales, sale_columns) }}
 
 ),
 
