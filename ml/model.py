@@ -24,6 +24,12 @@ sales, ``known``) their residuals. A property's own earlier sale is among its ne
 repeat-sales signal. Leak-free like stage 2.
 
 ``per_sqft``: the boosters learn ln(price / living area) and the log area is added back.
+``mixed_target`` (default, rows with a living area): the seeds alternate between the two targets
+(5 seeds: 3 on ln price, 2 on ln price per sqft) and stage 1 averages them, a blend of two
+differently biased models at the cost of one ensemble (King County, 5 seeds: MdAPE 0.0776 → 0.0767
+on the test window, 0.0811 → 0.0799 on the earlier validation split). ``monotonic`` (opt-in, not
+measured to the end): non-decreasing in grade, view, waterfront, condition, the neighbour price
+level and (ln price boosters) the living area.
 
 Intervals — split-conformal on the log scale: quantiles of the out-of-sample log residuals on a
 time-based calibration slice (set by the training procedure, ``ml.train``). ``calibrate_shift``:
@@ -72,6 +78,8 @@ class AVMModel(RegressorMixin, BaseEstimator):
         comps_shrink: float = 2.0,
         comps_folds: int = 5,
         per_sqft: bool = False,
+        mixed_target: bool = True,
+        monotonic: bool = False,
         calibrate_shift: bool = True,
         neighbor_features: bool = True,
     ):
@@ -94,6 +102,8 @@ class AVMModel(RegressorMixin, BaseEstimator):
         self.comps_shrink = comps_shrink
         self.comps_folds = comps_folds
         self.per_sqft = per_sqft
+        self.mixed_target = mixed_target
+        self.monotonic = monotonic
         self.calibrate_shift = calibrate_shift
         self.neighbor_features = neighbor_features
 
@@ -160,16 +170,28 @@ class AVMModel(RegressorMixin, BaseEstimator):
         return {key: np.concatenate([np.asarray(history[key]), np.asarray(extra[key], dtype=history[key].dtype)])
                 for key in history}
 
-    def _boosters(self) -> list[HistGradientBoostingRegressor]:
+    def _monotonic(self, columns, per_sqft: bool) -> dict | None:
+        """``monotonic``: the estimate never falls as grade, view, waterfront, condition or the
+        neighbours' price level rise, nor (ln price boosters) as the living area grows."""
+        if not self.monotonic or columns is None:
+            return None
+        up = {"quality_grade", "view_score", "has_waterfront", "condition_code", "nearby10_log_ppsf",
+              "nearby30_log_ppsf", "nearby10_log_price", "nearby10_recent_log_ppsf"}
+        if not per_sqft:
+            up |= {"living_sqft", "log_living_sqft"}
+        return {name: 1 for name in columns if name in up} or None
+
+    def _boosters(self, columns=None) -> list[HistGradientBoostingRegressor]:
+        per_sqft = getattr(self, "sqft_target_", None) or [self.per_sqft] * len(self.seeds)
         return [
-            HistGradientBoostingRegressor(
+            HistGradientBoostingRegressor(monotonic_cst=self._monotonic(columns, per_sqft[i]),
                 loss="absolute_error", learning_rate=self.learning_rate, max_iter=self.max_iter,
                 max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
                 l2_regularization=self.l2_regularization, max_features=self.max_features,
                 early_stopping=True, validation_fraction=0.1, n_iter_no_change=self.n_iter_no_change,
                 categorical_features="from_dtype", random_state=seed,
             )
-            for seed in self.seeds
+            for i, seed in enumerate(self.seeds)
         ]
 
     def _groups(self, frame: pd.DataFrame) -> np.ndarray:
@@ -191,9 +213,13 @@ class AVMModel(RegressorMixin, BaseEstimator):
         target = np.log(np.asarray(y, dtype=float))
         # per_sqft: the boosters learn ln(price / living area) (the median area stands in where it
         # is unknown); predictions add the log area back
+        # mixed_target: boosters alternate (by seed position) between ln price and ln price per sqft
         self.log_sqft_fill_ = (float(np.nanmedian(design["log_living_sqft"]))
-                               if self.per_sqft and "log_living_sqft" in design else None)
-        self.boosters_ = [b.fit(design, target - self._offset(design)) for b in self._boosters()]
+                               if (self.per_sqft or self.mixed_target) and "log_living_sqft" in design else None)
+        self.sqft_target_ = [self.log_sqft_fill_ is not None and (self.per_sqft or i % 2 == 1)
+                             for i in range(len(self.seeds))]
+        self.boosters_ = [b.fit(design, target - self._offset(design, i))
+                          for i, b in enumerate(self._boosters(list(design.columns)))]
         self.feature_names_ = list(design.columns)
         self.n_features_in_ = len(self.feature_names_)
         residuals = np.clip(target - self._stage1(design), -self.drift_clip, self.drift_clip)
@@ -227,10 +253,10 @@ class AVMModel(RegressorMixin, BaseEstimator):
         from sklearn.model_selection import KFold
 
         oof = np.empty(len(target))
-        offset = np.broadcast_to(self._offset(design), target.shape)
+        offset = np.broadcast_to(self._offset(design, 0), target.shape)
         folds = KFold(n_splits=max(2, self.comps_folds), shuffle=True, random_state=0)
         for fit_rows, held_rows in folds.split(design):
-            booster = self._boosters()[0].fit(design.iloc[fit_rows], target[fit_rows] - offset[fit_rows])
+            booster = self._boosters(list(design.columns))[0].fit(design.iloc[fit_rows], target[fit_rows] - offset[fit_rows])
             oof[held_rows] = booster.predict(design.iloc[held_rows]) + offset[held_rows]
         return oof
 
@@ -282,13 +308,17 @@ class AVMModel(RegressorMixin, BaseEstimator):
         return pd.DataFrame({key: np.asarray(value) for key, value in self.history_.items()})
 
     # ------------------------------------------------------------------ predict
-    def _offset(self, design: pd.DataFrame) -> np.ndarray | float:
+    def _offset(self, design: pd.DataFrame, booster: int) -> np.ndarray | float:
+        """What booster number ``booster`` adds back: the log area if it learned ln price per sqft."""
         if getattr(self, "log_sqft_fill_", None) is None:
+            return 0.0
+        per_sqft = getattr(self, "sqft_target_", None)
+        if per_sqft is not None and not per_sqft[booster]:
             return 0.0
         return design["log_living_sqft"].fillna(self.log_sqft_fill_).to_numpy(dtype="float64")
 
     def _stage1(self, design: pd.DataFrame) -> np.ndarray:
-        return np.mean([b.predict(design) for b in self.boosters_], axis=0) + self._offset(design)
+        return np.mean([b.predict(design) + self._offset(design, i) for i, b in enumerate(self.boosters_)], axis=0)
 
     def base_log(self, X: pd.DataFrame, valuation_date=None) -> np.ndarray:
         """Stage 1 only (no drift correction)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml.model import AVMModel
+from ml.model import AVMModel, _days
 from ml.train import evaluate, predict_online
 from tests.ml.conftest import synthetic_sales
 
@@ -84,6 +84,26 @@ def test_per_sqft_target_fits_the_planted_price_function():
     frame = synthetic_sales(n=1500, seed=9)
     truth = frame.pop("true_value")
     result = evaluate(frame, per_sqft=True, **FAST)
+    test = frame["sale_date"] >= result.window.test_start
+    noise_floor = np.median(np.abs(truth[test] - frame.loc[test, "sale_price"]) / frame.loc[test, "sale_price"])
+    assert result.metrics["mdape"] < noise_floor + 0.03
+
+
+def test_mixed_target_averages_a_price_and_a_per_sqft_booster():
+    frame = synthetic_sales(n=1500, seed=9)
+    truth = frame.pop("true_value")
+    params = {**FAST, "seeds": (0, 1)}
+    model = AVMModel(("living_sqft", "bedrooms", "latitude", "longitude"), ("region_id",), mixed_target=True,
+                     **params).fit(frame, frame["sale_price"], frame["sale_date"])
+    assert model.sqft_target_ == [False, True]  # seeds alternate: ln price, ln price per sqft
+    design = model._design(frame, _days(frame["sale_date"]))
+    price, per_sqft = (b.predict(design) for b in model.boosters_)
+    log_area = np.log(frame["living_sqft"].to_numpy(dtype=float))
+    assert np.allclose(model._stage1(design), (price + per_sqft + log_area) / 2)
+    # the per-sqft booster learned ln(price / area): far from ln price, close to it once the area is back
+    assert np.median(np.abs(per_sqft - np.log(frame["sale_price"]))) > 3
+    assert np.median(np.abs(per_sqft + log_area - price)) < 0.1
+    result = evaluate(frame, mixed_target=True, **params)
     test = frame["sale_date"] >= result.window.test_start
     noise_floor = np.median(np.abs(truth[test] - frame.loc[test, "sale_price"]) / frame.loc[test, "sale_price"])
     assert result.metrics["mdape"] < noise_floor + 0.03
