@@ -20,7 +20,9 @@ arrives; the whole tick within ``tick_budget_seconds``, under the daemon's 60 s 
    one), versions the ledger already loaded are dropped (duplicates and re-deliveries change
    nothing), and one run request covers the rest: those files' ingestion (run config ``keys``: no
    bucket listing) and the dbt models downstream of their sources up to the marts and
-   ``mart_alerts`` (features and the AVM stay with the daily refresh).
+   ``mart_alerts``, then the API's data version (features and the AVM stay with the daily refresh),
+   with the essential checks only (``streaming_checks``: the ingestion's own and the key tests; the
+   daily refresh runs the others).
 """
 
 from __future__ import annotations
@@ -81,14 +83,47 @@ class LandingEventsResource(dg.ConfigurableResource):
 
 
 def streaming_selection(contracts: list[str]) -> dg.AssetSelection:
-    """The landed contracts' ingestion and what lies between them and the marts (and the API's data
-    version): downstream of the raw assets, upstream of a target group, nothing in or after an
-    excluded group. Intermediate models whose only consumers are features (their inputs) are not on
-    that path, so they wait for the daily refresh with the features."""
+    """The landed contracts' ingestion and what lies between them and the marts: downstream of the
+    raw assets, upstream of a target group, nothing in or after an excluded group. Intermediate
+    models whose only consumers are features (their inputs) are not on that path, so they wait for
+    the daily refresh with the features.
+
+    Plus the API's data version (``api_meta/data_version``) whenever the run rebuilds a mart the API
+    reads: it also reads ``mart_property_valuations`` (after the features, so excluded above), yet
+    cached answers must stop being served once streamed sales reach ``fct_sales``."""
+    from orchestration.assets.api import API_DATA_VERSION, MARTS_READ_BY_THE_API
+
     raw = dg.AssetSelection.assets(*(dg.AssetKey(["raw", c]) for c in contracts))
     excluded = dg.AssetSelection.groups(*STREAMING_EXCLUDED_GROUPS).downstream()
     targets = raw.downstream() & dg.AssetSelection.groups(*STREAMING_TARGET_GROUPS) - excluded
-    return raw.downstream() & targets.upstream() - excluded
+    path = raw.downstream() & targets.upstream() - excluded
+    rebuilt_marts = path & dg.AssetSelection.assets(*MARTS_READ_BY_THE_API)
+    return path | (rebuilt_marts.downstream(depth=1) & dg.AssetSelection.assets(API_DATA_VERSION))
+
+
+STREAMING_TEST_PREFIXES = ("primary_key_", "unique_")
+"""dbt tests a streaming run keeps (names of dbt's generic tests start with the test's name): the
+keys of what it writes stay unique and not null. The other tests of those models (not_null on other
+columns, accepted values and ranges, relationships, row counts, singular tests) run in the daily
+refresh (``daily_refresh``) and the weekly full-test run, over the streamed rows as well."""
+
+
+def streaming_checks(asset_graph, keys) -> list[dg.AssetCheckKey]:
+    """The asset checks of a streaming run over ``keys``: the ingestion asset's own checks
+    (reconciliation, reject rate, refused files) and the essential dbt tests
+    (``STREAMING_TEST_PREFIXES``) of the selected models; not the source freshness checks (their own
+    schedule).
+
+    Dagster writes a planned record per selected check when it creates a run (one SQLite commit
+    each: 147 checks cost 8-13 s of every run on 2 cores); dagster-dbt then selects exactly these
+    tests by name (``--indirect-selection empty``)."""
+    from orchestration.assets.ingestion import ingestion_check_specs
+
+    selected = set(keys)
+    ingestion = {spec.key for key in selected if key.path[0] == "raw" for spec in ingestion_check_specs(key)}
+    return sorted((check for check in asset_graph.asset_check_keys if check.asset_key in selected
+                   and (check in ingestion or check.name.startswith(STREAMING_TEST_PREFIXES))),
+                  key=lambda check: check.to_user_string())
 
 
 def batch_run_key(versions: list[tuple[str, str, str]]) -> str:
@@ -215,14 +250,16 @@ def build_landing_events_sensor(contracts: list[str], job=None) -> dg.SensorDefi
         cursor["pending"] = [{"run_key": run_key, "receipts": batch.done, "at": time.time()}]
         cursor["batches"] = cursor.get("batches", 0) + 1
         context.update_cursor(json.dumps(cursor))
-        keys = sorted(streaming_selection(sorted(by_contract)).resolve(context.repository_def.asset_graph),
-                      key=lambda k: k.to_user_string())
+        graph = context.repository_def.asset_graph
+        keys = sorted(streaming_selection(sorted(by_contract)).resolve(graph), key=lambda k: k.to_user_string())
         return dg.RunRequest(
             run_key=run_key,
             asset_selection=keys,
+            asset_check_keys=streaming_checks(graph, keys),
             run_config={"ops": {
                 **{f"ingest_{c}": {"config": {"keys": ks}} for c, ks in by_contract.items()},
-                "terraminer_dbt": {"config": {"indirect_selection": "cautious"}},
+                # only the tests selected as checks (dagster-dbt names them): no other test by indirection
+                "terraminer_dbt": {"config": {"indirect_selection": "empty"}},
             }},
             tags={"terraminer/trigger": "landing_events", "terraminer/contracts": ",".join(sorted(by_contract))[:200],
                   "terraminer/files": str(len(fresh))},

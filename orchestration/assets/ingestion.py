@@ -51,7 +51,7 @@ def raw_contracts(manifest: dict) -> list[str]:
     return sorted(names)
 
 
-def _check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+def ingestion_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec("reconciliation", asset=key, blocking=True,
                           description="every ledger row: rows_read = rows_loaded + rows_rejected, and raw holds rows_loaded rows per file"),
@@ -78,7 +78,7 @@ def build_ingestion_asset(contract_name: str, daily: bool = False) -> dg.AssetsD
         specs=[dg.AssetSpec(key, group_name=INGESTION_GROUP, kinds={"python", "postgres"},
                             description=f"Landing files of contract {contract_name} loaded into raw.{contract_name} "
                                         "(exactly once, rejected rows kept)")],
-        check_specs=_check_specs(key),
+        check_specs=ingestion_check_specs(key),
         op_tags={"terraminer/contract": contract_name},
         **partitioning,
     )

@@ -5,6 +5,8 @@ requests load them into a real embedded warehouse and on to marts.fct_sales.
 - the first batch (every synthetic feed) and then 20 recorder files put over time (in two waves,
   with a duplicate put and an object overwritten before its event is read) reach fct_sales exactly
   once: one ledger row per file, one fct_sales row per deed;
+- each streaming run bumps the API's data version (api_meta.data_version), so cached answers see
+  the streamed sales;
 - a re-delivered message (an old event body sent again) and test events change nothing;
 - messages are deleted only once their run exists, and the cursor (what the daemon stores)
   carries them across a restart;
@@ -92,8 +94,10 @@ def _launch(defs, instance, request: dg.RunRequest):
     tagged with its run key."""
     from orchestration.events import EVENTS_JOB_NAME
 
-    result = defs.resolve_job_def(EVENTS_JOB_NAME).execute_in_process(
-        instance=instance, asset_selection=list(request.asset_selection), run_config=request.run_config,
+    job = defs.resolve_job_def(EVENTS_JOB_NAME).get_subset(
+        asset_selection=set(request.asset_selection), asset_check_selection=set(request.asset_check_keys))
+    result = job.execute_in_process(
+        instance=instance, run_config=request.run_config,
         tags={**request.tags, "dagster/run_key": request.run_key}, raise_on_error=False,
     )
     assert result.success, [e.message for e in result.all_events if e.is_failure][:3]
@@ -155,6 +159,7 @@ def test_first_batch_loads_every_feed_and_stops_before_features(env, first_batch
     summary, request, _cursor = first_batch
     selected = {k.to_user_string() for k in request.asset_selection}
     assert "raw/recorder__sales" in selected and "marts/fct_sales" in selected and "marts/mart_alerts" in selected
+    assert "api_meta/data_version" in selected  # though it also reads a mart after the features
     assert not any(k.startswith(("features/", "ml/")) for k in selected)
     data_files = [k for k in summary.files if not k.startswith("_truth")]
     assert _scalar(env, "select count(*) from ingestion_meta.load_ledger where status = 'loaded'") == len(data_files)
@@ -188,7 +193,20 @@ def test_twenty_files_over_time_reach_fct_sales_exactly_once(env, defs, instance
     assert isinstance(request, dg.RunRequest), request
     assert set(request.run_config["ops"]) == {"ingest_recorder__sales", "terraminer_dbt"}
     assert len(request.run_config["ops"]["ingest_recorder__sales"]["config"]["keys"]) == 12
-    _launch(defs, instance, request)
+    version_before = _scalar(env, "select version from api_meta.data_version")
+    run = _launch(defs, instance, request)
+    # the streamed sales bump the API's data version (cached answers of the previous build expire)
+    version, detail = psycopg.connect(**env["settings"].warehouse.conninfo()).execute(
+        "select version, detail from api_meta.data_version").fetchone()
+    assert version != version_before and detail["dagster_run_id"] == run.run_id
+    # the run's checks: the ingestion's own and the keys' dbt tests (the daily refresh runs the rest),
+    # each evaluated (dbt ran exactly those tests) and passed
+    checks = set(request.asset_check_keys)
+    assert dg.AssetCheckKey(dg.AssetKey(["marts", "fct_sales"]), "primary_key_fct_sales_sale_id") in checks
+    assert dg.AssetCheckKey(dg.AssetKey(["raw", "recorder__sales"]), "reconciliation") in checks
+    assert not any(c.name.startswith(("not_null_", "accepted_", "relationships_", "freshness")) for c in checks)
+    evaluations = [e.event_specific_data for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    assert {e.asset_check_key for e in evaluations} == checks and all(e.passed for e in evaluations)
 
     for day in days[12:]:
         put(day)
