@@ -20,6 +20,9 @@ from terraminer.avm_cli import serve_command
 from tests.ml.conftest import ask_served_model, synthetic_sales
 
 XDIST_WEIGHT = 180  # seconds on 2 cores: conftest starts heavy files first
+# Tests of the registry, serving and determinism train small models (the accuracy, drift and
+# leakage tests use the product's defaults): 2 seeds cover both targets of mixed_target.
+SMALL = {"seeds": (0, 1), "max_iter": 300}
 
 
 def test_metrics_are_the_textbook_definitions():
@@ -74,8 +77,8 @@ def test_predictions_do_not_use_same_day_or_later_prices(sales):
 
 
 def test_training_is_deterministic(sales):
-    one = evaluate(sales).predictions["predicted"].to_numpy()
-    two = evaluate(sales).predictions["predicted"].to_numpy()
+    one = evaluate(sales, **SMALL).predictions["predicted"].to_numpy()
+    two = evaluate(sales, **SMALL).predictions["predicted"].to_numpy()
     assert np.array_equal(one, two)
 
 
@@ -91,13 +94,13 @@ def mlflow_settings(tmp_path):
 
 
 def test_champion_moves_only_when_the_challenger_is_better(mlflow_settings, sales):
-    first = train(mlflow_settings, sales, dataset="synthetic", run_key="dagster-run-1", log=lambda m: None)
+    first = train(mlflow_settings, sales, dataset="synthetic", run_key="dagster-run-1", model_params=SMALL, log=lambda m: None)
     assert first.promoted and first.model_version == "1"
-    again = train(mlflow_settings, sales, dataset="synthetic", run_key="dagster-run-2", log=lambda m: None)
+    again = train(mlflow_settings, sales, dataset="synthetic", run_key="dagster-run-2", model_params=SMALL, log=lambda m: None)
     assert not again.promoted and "champion unchanged" in again.decision
     assert again.champion_metrics["mdape"] == pytest.approx(again.metrics["mdape"])
     # a retried Dagster run reuses its MLflow run instead of registering another version
-    retried = train(mlflow_settings, sales, dataset="synthetic", run_key="dagster-run-2", log=lambda m: None)
+    retried = train(mlflow_settings, sales, dataset="synthetic", run_key="dagster-run-2", model_params=SMALL, log=lambda m: None)
     assert retried.run_id == again.run_id and retried.model_version == again.model_version
 
     from mlflow.tracking import MlflowClient
@@ -107,7 +110,7 @@ def test_champion_moves_only_when_the_challenger_is_better(mlflow_settings, sale
     worse = sales.assign(sale_price=sales["sale_price"] * np.random.default_rng(5).uniform(0.7, 1.3, len(sales)))
     # a model trained on noisier labels, judged on the same (noisier) window, does not win either:
     # the champion is re-scored on exactly the challenger's test sales
-    third = train(mlflow_settings, worse, dataset="synthetic", run_key="dagster-run-3", log=lambda m: None)
+    third = train(mlflow_settings, worse, dataset="synthetic", run_key="dagster-run-3", model_params=SMALL, log=lambda m: None)
     assert third.champion_metrics is not None
     assert third.promoted == (third.metrics["mdape"] < third.champion_metrics["mdape"])
     run = client.get_run(first.run_id)
@@ -124,7 +127,7 @@ def _free_port() -> int:
 
 @pytest.mark.timeout(300)
 def test_mlflow_serves_the_champion(mlflow_settings, sales, monkeypatch):
-    result = train(mlflow_settings, sales, dataset="synthetic", log=lambda m: None)
+    result = train(mlflow_settings, sales, dataset="synthetic", model_params=SMALL, log=lambda m: None)
     assert result.promoted
     port = _free_port()
     # exactly what `terraminer avm serve` runs (it execs this command), from a shell without the venv
