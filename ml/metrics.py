@@ -35,6 +35,23 @@ def by_group(frame: pd.DataFrame, group: str, actual: str = "actual", predicted:
     return pd.DataFrame(rows)
 
 
+def by_price_band(frame: pd.DataFrame, bands: int = 4, predicted: str = "predicted") -> pd.DataFrame:
+    """The metrics per price band of the estimate (what a user sees before the sale: every valuation
+    has one), bands = quantiles of the estimates of ``frame`` (quartiles by default), so the
+    breakdown reads the same in any market and currency: band 1 the cheapest, with its bounds."""
+    if frame.empty:
+        return pd.DataFrame(columns=["price_band", "lower_bound", "upper_bound", "n", "mdape", "ppe10", "ppe20",
+                                     "coverage80"])
+    estimate = frame[predicted].to_numpy(dtype=float)
+    edges = np.unique(np.quantile(estimate, np.linspace(0, 1, bands + 1)))
+    band = np.clip(np.searchsorted(edges, estimate, side="right"), 1, len(edges) - 1)
+    banded = frame.assign(price_band=band)
+    table = by_group(banded, "price_band")
+    table.insert(1, "lower_bound", edges[table["price_band"] - 1])
+    table.insert(2, "upper_bound", edges[table["price_band"]])
+    return table
+
+
 def metrics_line(summary: dict[str, float]) -> str:
     """The one-line report: ``mdape=M ppe10=P10 ppe20=P20 coverage80=C n_test=N``."""
     return (

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ml.features import LABEL, FeatureSpec, select_features
-from ml.metrics import by_group, summarize
+from ml.metrics import by_group, by_price_band, summarize
 from ml.model import AVMModel
 
 TEST_MONTHS = 3
@@ -269,13 +269,19 @@ def train(
         regions = by_group(evaluation.predictions, "region_id")
         for row in regions.itertuples(index=False):
             mlflow.log_metric(f"mdape_{_metric_name(row.region_id)}", float(row.mdape))
+        bands = by_price_band(evaluation.predictions)  # quartiles of the estimate
+        for row in bands.itertuples(index=False):
+            mlflow.log_metrics({f"mdape_price_band_{row.price_band}": float(row.mdape),
+                                f"ppe10_price_band_{row.price_band}": float(row.ppe10)})
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             regions.to_csv(folder / "metrics_by_region.csv", index=False)
+            bands.to_csv(folder / "metrics_by_price_band.csv", index=False)
             evaluation.predictions.to_csv(folder / "test_predictions.csv.gz", index=False)
             for path in _plots(evaluation, folder):
                 mlflow.log_artifact(str(path), artifact_path="plots")
             mlflow.log_artifact(str(folder / "metrics_by_region.csv"))
+            mlflow.log_artifact(str(folder / "metrics_by_price_band.csv"))
             mlflow.log_artifact(str(folder / "test_predictions.csv.gz"))
         training = frame[frame["sale_date"] < evaluation.window.test_start]
         mlflow.log_input(mlflow.data.from_pandas(training, name=f"feat_avm_sales:{dataset}"), context="training")

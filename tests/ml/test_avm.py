@@ -35,6 +35,21 @@ def test_metrics_are_the_textbook_definitions():
     assert metrics_line(out) == "mdape=0.1000 ppe10=0.5000 ppe20=0.7500 coverage80=1.0000 n_test=4"
 
 
+def test_price_bands_are_quartiles_of_the_estimate_with_each_bands_own_metrics():
+    from ml.metrics import by_price_band
+
+    rng = np.random.default_rng(4)
+    predicted = rng.lognormal(12, 0.5, 1000)
+    frame = pd.DataFrame({"predicted": predicted, "actual": predicted * rng.lognormal(0, 0.1, 1000),
+                          "lower": predicted * 0.8, "upper": predicted * 1.25})
+    bands = by_price_band(frame)
+    assert bands["price_band"].tolist() == [1, 2, 3, 4] and bands["n"].tolist() == [250] * 4
+    assert (bands["lower_bound"].to_numpy()[1:] == bands["upper_bound"].to_numpy()[:-1]).all()
+    top = frame[frame["predicted"] > bands["lower_bound"].iloc[3]]
+    assert bands["mdape"].iloc[3] == pytest.approx(summarize(top["actual"], top["predicted"])["mdape"])
+    assert by_price_band(frame.head(0)).empty
+
+
 def test_ew_prior_mean_uses_only_strictly_earlier_days():
     days = np.array([1, 1, 2, 5])
     values = np.array([1.0, 3.0, 10.0, 100.0])
@@ -115,6 +130,8 @@ def test_champion_moves_only_when_the_challenger_is_better(mlflow_settings, sale
     assert third.promoted == (third.metrics["mdape"] < third.champion_metrics["mdape"])
     run = client.get_run(first.run_id)
     assert {"mdape", "ppe10", "ppe20", "coverage80"} <= set(run.data.metrics)
+    assert {"metrics_by_region.csv", "metrics_by_price_band.csv"} <= {a.path for a in client.list_artifacts(first.run_id)}
+    assert {"mdape_price_band_1", "mdape_price_band_4", "ppe10_price_band_4"} <= set(run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(first.run_id, "plots")}
     assert {"plots/predicted_vs_actual.png", "plots/error_by_region.png", "plots/residuals_over_time.png"} <= artifacts
 
