@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import postmaster_pid, run_step, write_result  # noqa: E402
+from bench.common import dbt_bench_stack, write_result  # noqa: E402
 from bench.dbt_incremental import BUILD, node_timings  # noqa: E402
 
 FEEDS = ["nyc_dof", "uk_land_registry"]
@@ -38,37 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=8, help="slowest nodes of each build to print")
     args = parser.parse_args(argv)
 
-    from core.dbt import dbt_env, dbt_executable
-    from core.settings import project_dir
-    from core.warehouse import connect
+    from core.dbt import dbt_executable
     from ingestion.landing import open_landing
     from ingestion.real_feeds import default_data_dir, stage_real_feeds
-    from terraminer import pipeline
-    from terraminer.stack import temporary_stack
 
     data_dir = args.data_dir or default_data_dir()
     python, dbt = sys.executable, dbt_executable()
-    steps: dict[str, dict] = {}
-    with temporary_stack("tmbd-") as settings, tempfile.TemporaryDirectory(prefix="tmbd-work-", dir="/tmp") as tmp:
-        work = Path(tmp)
-        logs, target = work / "logs", work / "target"
-        logs.mkdir()
-        landing = Path(settings.landing)
-        env = dbt_env(settings, "ci", TERRAMINER_ENV="ci", TERRAMINER_HOME=str(settings.home_dir),
-                      DBT_PROFILES_DIR=str(project_dir()), DBT_TARGET_PATH=str(target),
-                      DBT_LOG_PATH=str(work / "dbt-logs"), PYTHONUNBUFFERED="1")
-        server = postmaster_pid(settings)
-        pipeline.prepare_warehouse(settings)
-
-        def step(name: str, cmd: list[str]) -> dict:
-            result = run_step(name, cmd, env=env, cwd=project_dir(), log_dir=logs, server_pid=server)
-            steps[name] = result.as_dict()
-            print(f"{name}: {result.seconds:.1f} s", flush=True)
-            return steps[name]
+    with dbt_bench_stack("tmbd-") as bench:
+        step, landing, target, steps = bench.step, bench.landing, bench.target, bench.steps
 
         def count(table: str) -> int:
-            with connect(settings) as conn:
-                return conn.execute(f"select count(*) from {table}").fetchone()[0]
+            return bench.query(f"select count(*) from {table}")[0]
 
         terraminer = [python, "-m", "terraminer.cli"]
         step("generate", [*terraminer, "generate", "--landing", str(landing), "--scale", str(args.scale)])

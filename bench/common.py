@@ -207,3 +207,55 @@ def run_step(name: str, cmd: list[str], *, env: dict | None = None, cwd: Path | 
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
         raise SystemExit(f"{name} failed (exit {proc.returncode}): `{' '.join(map(str, cmd))}`\n{tail}")
     return result
+
+
+class DbtBench:
+    """A dbt benchmark's stack (see :func:`dbt_bench_stack`): its settings, landing folder, dbt
+    target folder and environment, and the steps run so far (``steps``: name -> StepResult.as_dict)."""
+
+    def __init__(self, settings, work: Path, memory_line: bool):
+        from core.dbt import dbt_env
+        from core.settings import project_dir
+
+        self.settings, self.work, self.memory_line = settings, work, memory_line
+        self.logs, self.target = work / "logs", work / "target"
+        self.logs.mkdir()
+        self.landing = Path(settings.landing)
+        self.env = dbt_env(settings, "ci", TERRAMINER_ENV="ci", TERRAMINER_HOME=str(settings.home_dir),
+                           DBT_PROFILES_DIR=str(project_dir()), DBT_TARGET_PATH=str(self.target),
+                           DBT_LOG_PATH=str(work / "dbt-logs"), PYTHONUNBUFFERED="1")
+        self.server = postmaster_pid(settings)
+        self.steps: dict[str, dict] = {}
+
+    def step(self, name: str, cmd: list[str]) -> dict:
+        """Run ``cmd`` from the project folder as step ``name`` (timed, memory sampled), print its line."""
+        from core.settings import project_dir
+
+        result = run_step(name, cmd, env=self.env, cwd=project_dir(), log_dir=self.logs, server_pid=self.server)
+        self.steps[name] = result.as_dict()
+        memory = (f" (peak RSS {result.peak_rss_mb:.0f} MB, warehouse PSS {result.warehouse_peak_pss_mb:.0f} MB)"
+                  if self.memory_line else "")
+        print(f"{name}: {result.seconds:.1f} s{memory}", flush=True)
+        return self.steps[name]
+
+    def query(self, sql: str):
+        """The first row of ``sql`` on the stack's warehouse."""
+        from core.warehouse import connect
+
+        with connect(self.settings) as conn:
+            return conn.execute(sql).fetchone()
+
+
+@contextlib.contextmanager
+def dbt_bench_stack(prefix: str, memory_line: bool = False) -> Iterator[DbtBench]:
+    """A temporary embedded stack with its warehouse prepared (roles, schemas) and a scratch folder
+    for dbt's target and the steps' logs, for benchmarks that time `terraminer` and dbt commands."""
+    import tempfile
+
+    from terraminer import pipeline
+    from terraminer.stack import temporary_stack
+
+    with temporary_stack(prefix) as settings, tempfile.TemporaryDirectory(prefix=f"{prefix}work-", dir="/tmp") as tmp:
+        bench = DbtBench(settings, Path(tmp), memory_line)
+        pipeline.prepare_warehouse(settings)
+        yield bench

@@ -32,12 +32,11 @@ import datetime as dt
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import postmaster_pid, run_step, write_result  # noqa: E402
+from bench.common import dbt_bench_stack, write_result  # noqa: E402
 
 START = dt.date(2022, 1, 1)
 REFERENCE_DAYS = 1096  # ingestion.synthetic.context: scale N gives about N x 1,000 sales per 1,096 days
@@ -107,41 +106,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=12, help="slowest nodes of each build to print")
     args = parser.parse_args(argv)
 
-    from core.dbt import dbt_env, dbt_executable
-    from core.settings import project_dir
-    from core.warehouse import connect
-    from terraminer import pipeline
-    from terraminer.stack import temporary_stack
+    from core.dbt import dbt_executable
 
     scale = scale_for(args.sales, args.days)
     new_day = START + dt.timedelta(days=args.days)
     python, dbt = sys.executable, dbt_executable()
-    steps: dict[str, dict] = {}
 
-    with temporary_stack("tmdi-") as settings, tempfile.TemporaryDirectory(prefix="tmdi-work-", dir="/tmp") as tmp:
-        work = Path(tmp)
-        logs, target = work / "logs", work / "target"
-        logs.mkdir()
-        landing = Path(settings.landing)
-        env = dbt_env(settings, "ci", TERRAMINER_ENV="ci", TERRAMINER_HOME=str(settings.home_dir),
-                      DBT_PROFILES_DIR=str(project_dir()), DBT_TARGET_PATH=str(target),
-                      DBT_LOG_PATH=str(work / "dbt-logs"), PYTHONUNBUFFERED="1")
-        server = postmaster_pid(settings)
-        pipeline.prepare_warehouse(settings)
-
-        def step(name: str, cmd: list[str]) -> dict:
-            result = run_step(name, cmd, env=env, cwd=project_dir(), log_dir=logs, server_pid=server)
-            steps[name] = result.as_dict()
-            print(f"{name}: {result.seconds:.1f} s (peak RSS {result.peak_rss_mb:.0f} MB, "
-                  f"warehouse PSS {result.warehouse_peak_pss_mb:.0f} MB)", flush=True)
-            return steps[name]
-
-        def query(sql: str):
-            with connect(settings) as conn:
-                return conn.execute(sql).fetchone()
+    with dbt_bench_stack("tmdi-", memory_line=True) as bench:
+        step, query, landing, target, work, steps = (bench.step, bench.query, bench.landing, bench.target,
+                                                     bench.work, bench.steps)
 
         terraminer = [python, "-m", "terraminer.cli"]
-        print(f"scale {scale} ({args.days} days from {START}), stack {settings.home_dir}", flush=True)
+        print(f"scale {scale} ({args.days} days from {START}), stack {bench.settings.home_dir}", flush=True)
         step("generate", [*terraminer, "generate", "--landing", str(landing), "--scale", str(scale), "--seed",
                           str(SEED), "--start", START.isoformat(), "--days", str(args.days)])
         step("ingest", [*terraminer, "ingest", "--landing", str(landing), "--quiet"])
