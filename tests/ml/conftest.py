@@ -55,3 +55,26 @@ def ask_served_model(server, port: int, rows: pd.DataFrame, wait_s: float = 180)
                 output = server.stdout.read().decode(errors="replace") if server.stdout else ""
                 pytest.fail(f"mlflow models serve did not answer:\n{output[-3000:]}")
             time.sleep(1)
+
+
+def assert_only_earlier_prices_count(model, test: pd.DataFrame, same_day: bool = True) -> pd.Timestamp:
+    """Perturbing every price from a cut day on (the middle of ``test``) must not change any
+    prediction before that day, and must change later ones (the control); with ``same_day``, a
+    sale's own price (and its day's) never reaches its estimate either. Returns the cut day."""
+    from ml.train import predict_online
+
+    cut = test["sale_date"].iloc[len(test) // 2]
+    before = predict_online(model, test)
+    shaken = test.copy()
+    later = (shaken["sale_date"] >= cut).to_numpy()
+    shaken.loc[later, "sale_price"] = shaken.loc[later, "sale_price"] * np.random.default_rng(2).uniform(
+        0.3, 3, later.sum())
+    after = predict_online(model, shaken)
+    assert np.array_equal(before[~later], after[~later])
+    assert not np.array_equal(before[later], after[later])
+    if same_day:
+        one_day = test[test["sale_date"] == cut].copy()
+        alone = predict_online(model, one_day)
+        one_day["sale_price"] *= 5
+        assert np.array_equal(alone, predict_online(model, one_day))
+    return cut
