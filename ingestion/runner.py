@@ -86,6 +86,20 @@ def ensure_key_indexes(writer: Writer, contracts: dict[str, Contract]) -> None:
                             "read it slower: run `terraminer ingest` once as its owner (the admin)", contract.raw_table)
 
 
+def refresh_statistics(writer: Writer, contracts: dict[str, Contract], report: IngestReport) -> None:
+    """Statistics of the raw tables this run grew by a large share (issue 19, item 5): the dbt build
+    that follows plans on them. A new market or a backfill (e.g. NYC and UK, 70,818 rows, added to
+    the demo warehouse) otherwise leaves the planner with the old sizes until autovacuum comes by,
+    and the first reads of the new rows pay for setting their hint bits. Per contract with rows
+    loaded; the writer decides whether they are a large share (``refresh_statistics``)."""
+    loaded: dict[str, int] = {}
+    for result in report.loaded:
+        loaded[result.contract] = loaded.get(result.contract, 0) + result.rows_loaded
+    for name, rows in loaded.items():
+        if rows > 0 and name in contracts:
+            writer.refresh_statistics(contracts[name], rows)
+
+
 def discover(
     writer: Writer,
     contracts: dict[str, Contract],
@@ -165,4 +179,5 @@ def ingest(
         if on_file_done is not None:
             on_file_done(result)
     ensure_key_indexes(writer, contracts)
+    refresh_statistics(writer, contracts, report)
     return pending, report

@@ -278,5 +278,9 @@ class Writer(Protocol):
         """The index on the contract's ``index_key``; call under ``lock``. False when it is missing
         and this role may not create it."""
 
+    def refresh_statistics(self, contract: Contract, rows_loaded: int) -> None:
+        """Refresh the planner statistics of the contract's raw table when this run's ``rows_loaded``
+        are a large share of it (after the run's loads, outside any transaction)."""
+
     def close(self) -> None:
         """Close the connection."""

@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 _NOTICE = re.compile(r'at line (\d+) for column "(.*?)": (?:"(.*)"|null input)$', re.S)
 
 LOAD_SCHEMAS = (RAW_SCHEMA, META_SCHEMA)
+STATISTICS_SHARE = 0.1  # a load this large a share of its table refreshes the statistics (as autovacuum's analyze)
 META_DDL = f"""
 create table if not exists {META_SCHEMA}.load_ledger (
     load_id bigint generated always as identity primary key,
@@ -284,6 +285,33 @@ class PostgresWriter:
             )
         )
         return True
+
+    # ------------------------------------------------------------------ statistics
+    def refresh_statistics(self, contract: Contract, rows_loaded: int) -> None:
+        """``vacuum (analyze)`` the raw table when this run's rows are at least ``STATISTICS_SHARE``
+        of what its statistics knew (or it was never analyzed): fresh planner statistics, and the
+        new rows' hint bits and visibility set once here instead of by the first dbt models that
+        read them. ``analyze`` alone when the connection is inside a caller's transaction (vacuum
+        cannot run there). Only the table's owner may; for other roles PostgreSQL skips it with a
+        warning and autovacuum does it later."""
+        with self.conn.transaction():
+            row = self.conn.execute(
+                "select c.reltuples, pg_has_role(current_user, c.relowner, 'USAGE') "
+                "from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'raw' and c.relname = %s",
+                (contract.raw_table,),
+            ).fetchone()
+        if row is None or not row[1] or (row[0] >= 0 and rows_loaded < STATISTICS_SHARE * row[0]):
+            return
+        table = q(RAW_SCHEMA, contract.raw_table)
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE or self.conn.autocommit:
+            with self.conn.transaction():
+                self.conn.execute(sql.SQL("analyze {}").format(table))
+            return
+        self.conn.autocommit = True
+        try:
+            self.conn.execute(sql.SQL("vacuum (analyze) {}").format(table))
+        finally:
+            self.conn.autocommit = False
 
     # ------------------------------------------------------------------ ledger
     def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:

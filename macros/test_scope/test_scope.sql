@@ -172,14 +172,29 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set memo = test_scope_memo() -%}
+    {%- set key = 'boundary:' ~ model.unique_id -%}
+    {%- if key not in memo -%}
+        {%- do memo.update({key: test_scope_boundary_of_test()}) -%}
+    {%- endif -%}
+    {{ return(memo[key]) }}
+{%- endmacro %}
+
+{% macro test_scope_boundary_of_test() -%}
+    {%- set memo = test_scope_memo() -%}
     {%- if 'passes' not in memo -%}
         {%- do memo.update({'passes': test_scope_recorded_passes()}) -%}
     {%- endif -%}
     {%- set recorded = memo['passes'].get(model.unique_id) -%}
-    {%- if recorded is none or recorded[1] is none or recorded[0] != test_scope_signature(model) -%}
+    {%- if recorded is none or recorded[1] is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return("cast('" ~ recorded[1] ~ "' as timestamp with time zone)") }}
+    {%- set boundary = "cast('" ~ recorded[1] ~ "' as timestamp with time zone)" -%}
+    {#- most of the input is new (a backfill, a new market): the scope would keep most rows at the
+        price of its predicates; read everything (macros/incremental/rebuild_large_batch.sql) -#}
+    {%- if large_input_share(model.depends_on.nodes, boundary) or recorded[0] != test_scope_signature(model) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(boundary) }}
 {%- endmacro %}
 
 {#- Every recorded pass: test id -> (signature, boundary as text). A test's boundary is the start of
@@ -232,16 +247,38 @@
     A pass only scopes later runs of the same signature; change any of these and the test reads
     everything again. -#}
 {% macro test_scope_signature(test_node) -%}
+    {%- set memo = test_scope_memo() -%}
+    {%- set key = 'signature:' ~ test_node.unique_id -%}
+    {%- if key not in memo -%}
+        {%- do memo.update({key: test_scope_signature_of(test_node)}) -%}
+    {%- endif -%}
+    {{ return(memo[key]) }}
+{%- endmacro %}
+
+{% macro test_scope_signature_of(test_node) -%}
     {%- set parts = [test_node.unique_id, (test_node.get('checksum') or {}).get('checksum', ''),
                      (test_node.get('test_metadata') or {}).get('kwargs', {}) | string,
-                     (invocation_args_dict or {}).get('vars', '') | string] -%}
-    {%- for unique_id in test_scope_ancestors(test_node.depends_on.nodes) if not unique_id.startswith('source.') -%}
-        {%- set upstream = graph.nodes.get(unique_id) -%}
-        {%- if upstream is not none -%}
-            {%- do parts.append(unique_id ~ ':' ~ (upstream.get('checksum') or {}).get('checksum', '')) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(local_md5(parts | sort | join('|'))) }}
+                     (invocation_args_dict or {}).get('vars', '') | string,
+                     test_scope_upstream_code(test_node.depends_on.nodes)] -%}
+    {{ return(local_md5(parts | join('|'))) }}
+{%- endmacro %}
+
+{#- A digest of the code (and seed data) of every model, seed and snapshot upstream of
+    `unique_ids` (memoized: the tests of one model share it). -#}
+{% macro test_scope_upstream_code(unique_ids) -%}
+    {%- set memo = test_scope_memo() -%}
+    {%- set key = 'code:' ~ unique_ids | sort | join(',') -%}
+    {%- if key not in memo -%}
+        {%- set parts = [] -%}
+        {%- for unique_id in test_scope_ancestors(unique_ids) if not unique_id.startswith('source.') -%}
+            {%- set upstream = graph.nodes.get(unique_id) -%}
+            {%- if upstream is not none -%}
+                {%- do parts.append(unique_id ~ ':' ~ (upstream.get('checksum') or {}).get('checksum', '')) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- do memo.update({key: local_md5(parts | sort | join('|'))}) -%}
+    {%- endif -%}
+    {{ return(memo[key]) }}
 {%- endmacro %}
 
 {#- `unique_ids` and every node and source upstream of them (unique ids). -#}
@@ -269,23 +306,34 @@
 
 {#- The sources `unique_ids` read, directly or through other models (unique ids). -#}
 {% macro test_scope_upstream_sources(unique_ids) -%}
-    {%- set found = [] -%}
-    {%- for unique_id in test_scope_ancestors(unique_ids) if unique_id.startswith('source.') -%}
-        {%- do found.append(unique_id) -%}
-    {%- endfor -%}
-    {{ return(found) }}
+    {%- set memo = test_scope_memo() -%}
+    {%- set key = 'sources:' ~ unique_ids | sort | join(',') -%}
+    {%- if key not in memo -%}
+        {%- set found = [] -%}
+        {%- for unique_id in test_scope_ancestors(unique_ids) if unique_id.startswith('source.') -%}
+            {%- do found.append(unique_id) -%}
+        {%- endfor -%}
+        {%- do memo.update({key: found}) -%}
+    {%- endif -%}
+    {{ return(memo[key]) }}
 {%- endmacro %}
 
 {#- Whether any input upstream of `unique_ids` changed after `boundary`: a load of one of their
     sources finished (the ledger: new, replaced or emptied files), or a source row is newer (for
     sources written outside the loader). Each probe is an index range read. -#}
 {% macro test_scope_inputs_changed(unique_ids, boundary) -%}
-    {%- for unique_id in test_scope_upstream_sources(unique_ids) -%}
-        {%- if test_scope_source_changed(unique_id, boundary) -%}
-            {{ return(true) }}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return(false) }}
+    {%- set memo = test_scope_memo() -%}
+    {%- set key = 'inputs_changed:' ~ unique_ids | sort | join(',') ~ ':' ~ boundary -%}
+    {%- if key not in memo -%}
+        {%- set changed = [] -%}
+        {%- for unique_id in test_scope_upstream_sources(unique_ids) if changed | length == 0 -%}
+            {%- if test_scope_source_changed(unique_id, boundary) -%}
+                {%- do changed.append(unique_id) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- do memo.update({key: changed | length > 0}) -%}
+    {%- endif -%}
+    {{ return(memo[key]) }}
 {%- endmacro %}
 
 {#- Whether source `unique_id` changed after `boundary` (memoized for the invocation). -#}

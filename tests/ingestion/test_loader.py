@@ -168,6 +168,26 @@ def test_jsonl_feed_with_bad_lines(db, tmp_path):
     assert "(event_id)" in db.scalar(index, ("mls__listing_events__key_idx",))
 
 
+def test_a_large_load_refreshes_the_raw_tables_statistics_a_small_one_does_not(db, tmp_path):
+    """The dbt build after a big delivery plans on the raw table's new size (issue 19, item 5):
+    a run that grows a raw table by at least 10 % vacuums and analyzes it (reltuples is exact on a
+    table this small); a run adding a few rows leaves that to autovacuum."""
+
+    def reltuples() -> float:
+        return db.scalar("select reltuples from pg_class where oid = 'raw.king_county__sales'::regclass")
+
+    put(tmp_path, "king_county/sales/2024/01/01/a.csv", KC_HEADER + "".join(kc_row(i) for i in range(200)))
+    run(db, tmp_path, "king_county__sales")
+    assert reltuples() == 200
+    put(tmp_path, "king_county/sales/2024/01/02/b.csv", KC_HEADER + "".join(kc_row(i) for i in range(200, 205)))
+    run(db, tmp_path, "king_county__sales")
+    assert reltuples() == 200  # 5 rows: 2.5 %, not refreshed
+    put(tmp_path, "king_county/sales/2024/01/03/c.csv", KC_HEADER + "".join(kc_row(i) for i in range(205, 305)))
+    run(db, tmp_path, "king_county__sales")
+    assert reltuples() == 305
+    assert db.scalar("select last_vacuum is not null from pg_stat_user_tables where relid = 'raw.king_county__sales'::regclass")
+
+
 def test_key_index_only_where_the_contract_asks(db, tmp_path):
     put(tmp_path, "king_county/sales/2024/01/01/a.csv", KC_HEADER + kc_row(1))
     run(db, tmp_path, "king_county__sales")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from ingestion.contract import Contract
 from ingestion.landing import LandingObject
 from ingestion.parsing import printable
-from ingestion.writers.base import FileResult, is_pending, read_ledger_versions
+from ingestion.writers.base import RAW_SCHEMA, FileResult, is_pending, read_ledger_versions
 from ingestion.writers.redshift.ddl import (
     create_table_sql,
     evolve_table_sql,
@@ -21,7 +21,14 @@ from ingestion.writers.redshift.manifest import new_batch_id
 from ingestion.writers.redshift.normalize import NormalizedFile, normalize
 from ingestion.writers.redshift.plan import FilePlan, plan_file
 from ingestion.writers.redshift.probe import probe_shape, route
-from ingestion.writers.redshift.sql import ledger_table, run, stmt, validate_iam_role, validate_s3_uri
+from ingestion.writers.redshift.sql import (
+    ledger_table,
+    qualified,
+    run,
+    stmt,
+    validate_iam_role,
+    validate_s3_uri,
+)
 
 
 class RedshiftWriter:
@@ -66,6 +73,11 @@ class RedshiftWriter:
     def ensure_key_index(self, contract: Contract) -> bool:
         """Redshift has no indexes: the raw tables' sort keys serve key lookups."""
         return True
+
+    def refresh_statistics(self, contract: Contract, rows_loaded: int) -> None:
+        """``analyze`` the raw table after a run that loaded rows into it: Redshift itself skips a
+        table changed by less than analyze_threshold_percent (10 %), so small loads cost nothing."""
+        run(self._cursor(), [stmt(f"ANALYZE {qualified(RAW_SCHEMA, contract.raw_table)}")])
 
     def ledger_versions(self, contract: Contract) -> dict[tuple[str, str], tuple[str, str | None]]:
         return read_ledger_versions(self.conn, contract)
