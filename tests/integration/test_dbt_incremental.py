@@ -210,14 +210,14 @@ def test_a_re_run_of_one_landing_day_replaces_exactly_that_days_derived_rows(war
 def test_a_large_delivery_rebuilds_instead_of_merging(warehouse):
     """A delivery that is a large share of a model's input rebuilds the model rather than merging
     it (macros/incremental/rebuild_large_batch.sql; a backfill, a new market): the share is set
-    here to 0.1 % so that one more day of synthetic sales counts as large. The sales path is
+    here to one in a million so that two more days of synthetic sales count as large. The sales path is
     rebuilt whole and equals the full-refresh SQL; the assessor path, with no new input, stays
     incremental and untouched; the tests of the rebuilt path read everything, unscoped."""
-    generate(warehouse.landing, scale=SCALE, seed=11, start=dt.date(2024, 1, 14), days=1)
+    generate(warehouse.landing, scale=SCALE, seed=11, start=dt.date(2024, 1, 14), days=2)
     for path in warehouse.landing_dir.rglob("parcels_20240114.csv"):  # no assessor delivery
         path.unlink()
     warehouse.ingest()
-    result = warehouse.dbt("build", "--vars", json.dumps({"incremental_rebuild_share": 0.001}))
+    result = warehouse.dbt("build", "--vars", json.dumps({"incremental_rebuild_share": 1e-6}))
     assert "fct_sales: rebuilt, not merged" in result.stdout
     assert "int_parcels_versioned: rebuilt" not in result.stdout
     assert warehouse.rows_inserted("fct_sales") == warehouse.db.scalar("select count(*) from marts.fct_sales")
