@@ -24,8 +24,8 @@ _NUMBERS: dict[str, tuple[type, float, float]] = {
     "feature_half_life_days": (int, 1, 36600),
     "market_context_lag_months": (int, 0, 120),
     "avm_min_training_rows": (int, 0, 10**12),
-    "statistics_min_pages": (int, 0, 10**9),
-    "incremental_rebuild_share": (float, 0, 1e9),  # 0 = never rebuild on a large batch  # a huge value blocks training on purpose (tests)
+    "statistics_min_pages": (int, 0, 10**9),  # a huge value blocks training on purpose (tests)
+    "incremental_rebuild_share": (float, 0, 1e9),  # 0 = never rebuild on a large batch
 }
 _CHOICES: dict[str, tuple[str, ...]] = {"test_scope": ("incremental", "full")}
 # project structure, not run parameters: a run that changed them would change the graph itself
