@@ -16,9 +16,11 @@ import gzip
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
 from core.dbt import dbt_executable
 from core.settings import project_dir
@@ -242,3 +244,33 @@ def test_scoped_tests_still_catch_a_bad_new_row(warehouse):
     failed = {uid for uid, r in warehouse.results().items() if r["status"] in ("fail", "error")}
     assert any("accepted_range_stg_recorder__sales_sale_price" in uid for uid in failed), failed
 
+
+
+def test_a_concurrent_analyze_cannot_deadlock_a_merge(warehouse):
+    """An analyze of fct_sales running while the model merges into it (autovacuum's, in real life)
+    must not deadlock the build (macros/incremental/lock_against_maintenance.sql). The scenario that
+    deadlocked before: the merge's transaction re-grants the BI role (a GRANT rewrites the table's
+    pg_class row), then its persist_docs comment waits for the analyze's lock, while the analyze,
+    finishing, waits to update that same pg_class row. Here a session holds the analyze's lock,
+    waits until the build waits for it, analyzes and commits: the build must succeed, the grant
+    be back."""
+    db = warehouse.db
+    bi_role = warehouse.env.get("TERRAMINER_BI_ROLE", "terraminer_bi")
+    revoke = sql.SQL("revoke select on marts.fct_sales from {}").format(sql.Identifier(bi_role))
+    with db.connect(autocommit=True) as conn:
+        conn.execute(revoke)  # the build's grants will have something to do
+    table_waits = ("select count(*) from pg_locks where relation = 'marts.fct_sales'::regclass "
+                   "and not granted")
+    with db.connect() as holder:
+        holder.execute("lock table marts.fct_sales in share update exclusive mode")
+        build = subprocess.Popen([dbt_executable(), "run", "--select", "fct_sales"], cwd=project_dir(),
+                                 env=warehouse.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 900  # a guard against a hang, not a speed check
+        while build.poll() is None and db.scalar(table_waits) == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert build.poll() is None, "the build should wait for the held lock: " + build.stdout.read()[-3000:]
+        holder.execute("analyze marts.fct_sales")  # waits for the build's transaction if it rewrote pg_class
+    output, _ = build.communicate()
+    assert build.returncode == 0, output[-4000:]
+    assert "deadlock" not in output
+    assert db.scalar("select has_table_privilege(%s, 'marts.fct_sales', 'select')", (bi_role,))
