@@ -178,9 +178,10 @@ class StepResult:
     max_process_rss_mb: float  # the largest single process of the tree (kernel's ru_maxrss via wait4)
     warehouse_peak_pss_mb: float  # PostgreSQL server tree (sampled PSS), 0 when not sampled
     log: str
+    cpu_s: float = 0.0  # user + system CPU of the command's own processes (not the warehouse's)
 
     def as_dict(self) -> dict:
-        return {"seconds": round(self.seconds, 2), "peak_rss_mb": round(self.peak_rss_mb, 1),
+        return {"seconds": round(self.seconds, 2), "cpu_s": round(self.cpu_s, 1), "peak_rss_mb": round(self.peak_rss_mb, 1),
                 "max_process_rss_mb": round(self.max_process_rss_mb, 1),
                 "warehouse_peak_pss_mb": round(self.warehouse_peak_pss_mb, 1)}
 
@@ -202,7 +203,7 @@ def run_step(name: str, cmd: list[str], *, env: dict | None = None, cwd: Path | 
     if sampler_out is not None:
         sampler_out.append(sampler)
     result = StepResult(name, seconds, proc.returncode, max(tree, usage.ru_maxrss / 1024), usage.ru_maxrss / 1024,
-                        server, str(log_path))
+                        server, str(log_path), usage.ru_utime + usage.ru_stime)
     if check and proc.returncode != 0:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
         raise SystemExit(f"{name} failed (exit {proc.returncode}): `{' '.join(map(str, cmd))}`\n{tail}")
@@ -244,6 +245,44 @@ class DbtBench:
 
         with connect(self.settings) as conn:
             return conn.execute(sql).fetchone()
+
+    def _admin(self):
+        from core.warehouse import connect
+
+        return connect(self.settings, conninfo={"dbname": "postgres"}, autocommit=True)
+
+    def keep_state(self, name: str) -> None:
+        """Set the warehouse database aside as it is now, under ``name``: :meth:`from_state` starts
+        builds from it. (A copy under another database name would make every dbt invocation re-parse
+        the project: the profile changed.)"""
+        from psycopg import sql
+
+        with self._admin() as conn:
+            conn.execute(sql.SQL("alter database {} rename to {}").format(
+                sql.Identifier(self.settings.warehouse.dbname), sql.Identifier(name)))
+
+    @contextlib.contextmanager
+    def from_state(self, name: str) -> Iterator[None]:
+        """The warehouse database re-created from the state kept as ``name`` (``create database ...
+        template``, with its grants) for one timed build, dropped afterwards; a checkpoint first,
+        so that a build does not pay for the writes of the one before."""
+        from psycopg import sql
+
+        warehouse = sql.Identifier(self.settings.warehouse.dbname)
+        with self._admin() as conn:
+            conn.execute(sql.SQL("create database {} template {}").format(warehouse, sql.Identifier(name)))
+            grants = conn.execute(
+                "select r.rolname, a.privilege_type from pg_database d, aclexplode(d.datacl) a "
+                "join pg_roles r on r.oid = a.grantee where d.datname = %s", (name,)).fetchall()
+            for role, privilege in grants:
+                conn.execute(sql.SQL("grant {} on database {} to {}").format(
+                    sql.SQL(privilege), warehouse, sql.Identifier(role)))
+            conn.execute("checkpoint")
+        try:
+            yield
+        finally:
+            with self._admin() as conn:
+                conn.execute(sql.SQL("drop database if exists {} with (force)").format(warehouse))
 
 
 @contextlib.contextmanager
