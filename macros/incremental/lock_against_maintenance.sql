@@ -27,7 +27,8 @@
     {%- set name = relation.include(database=false) | string -%}
     do $lock_against_maintenance$
     begin
-        if to_regclass('{{ name | replace("'", "''") }}') is not null then
+        if exists (select from pg_class
+                   where oid = to_regclass('{{ name | replace("'", "''") }}') and relkind in ('r', 'p')) then
             lock table {{ name }} in share update exclusive mode;
         end if;
     end

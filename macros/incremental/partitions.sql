@@ -7,8 +7,7 @@
     for deliveries that can delete rows (the UK change feed) without leaving a row behind. -#}
 {% macro contract_loaded_since_previous_run(contract) -%}
     {%- set previous = previous_run_at() -%}
-    {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta', identifier='load_ledger')
-        if can_query_now() else none -%}
+    {%- set ledger = load_ledger_relation() if can_query_now() else none -%}
     {%- if previous is none or ledger is none -%}
         {{ return(true) }}
     {%- endif -%}

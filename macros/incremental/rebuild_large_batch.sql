@@ -50,43 +50,75 @@
 
 {#- Whether the raw rows loaded after `since` (a SQL timestamp) into the raw tables upstream of
     `unique_ids` are at least `incremental_rebuild_share` of all the rows of those tables' current
-    files (the ingestion ledger; memoized for the invocation). The incremental test scope asks it
-    too: a test whose input is mostly new reads everything, unscoped (cheaper than the scope's
-    predicates when they keep most rows anyway). -#}
+    files (the ingestion ledger). The incremental test scope asks it too: a test whose input is
+    mostly new reads everything, unscoped (cheaper than the scope's predicates when they keep most
+    rows anyway). One ledger query per distinct `since` for the whole invocation (every test that
+    passed in the same build shares it): rows per contract, summed here for any set of sources. -#}
 {% macro large_input_share(unique_ids, since) -%}
-    {%- set share = var('incremental_rebuild_share', 0.5) -%}
+    {%- set share = var('incremental_rebuild_share', 0.5) | float -%}
     {%- if not share or since is none or not can_query_now() -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- set contracts = [] -%}
-    {%- for unique_id in test_scope_upstream_sources(unique_ids) -%}
-        {%- set source_node = graph.sources.get(unique_id) -%}
-        {%- if source_node is not none and source_node.schema == 'raw' -%}
-            {%- do contracts.append(source_node.identifier) -%}
-        {%- endif -%}
+    {%- set rows = ledger_rows_since(since) -%}
+    {%- set total, new = [0], [0] -%}
+    {%- for contract in raw_contracts_upstream(unique_ids) if contract in rows -%}
+        {%- do total.append(rows[contract][0]) -%}
+        {%- do new.append(rows[contract][1]) -%}
     {%- endfor -%}
-    {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta', identifier='load_ledger') -%}
-    {%- if contracts | length == 0 or ledger is none -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- set contracts = contracts | unique | sort | list -%}
+    {{ return(total | sum > 0 and new | sum >= share * total | sum) }}
+{%- endmacro %}
+
+{#- The raw tables (contracts) upstream of `unique_ids`, memoized per set of ids. -#}
+{% macro raw_contracts_upstream(unique_ids) -%}
     {%- set memo = test_scope_memo() -%}
-    {%- set key = 'large_share:' ~ contracts | join(',') ~ ':' ~ since -%}
+    {%- set key = 'contracts:' ~ unique_ids | sort | join(',') -%}
     {%- if key not in memo -%}
-        {%- set query -%}
-            select case
-                when sum(rows_loaded) > 0
-                    and sum(case when finished_at > {{ since }} then rows_loaded else 0 end) >= {{ share }} * sum(rows_loaded)
-                    then 1
-                else 0
-            end as large
-            from {{ ledger }}
-            where
-                status = 'loaded'
-                and superseded_at is null
-                and {{ in_values('contract', contracts, "select 'none'") }}
-        {%- endset -%}
-        {%- do memo.update({key: run_query(query).columns[0].values()[0] == 1}) -%}
+        {%- set contracts = [] -%}
+        {%- for unique_id in test_scope_upstream_sources(unique_ids) -%}
+            {%- set source_node = graph.sources.get(unique_id) -%}
+            {%- if source_node is not none and source_node.schema == 'raw' -%}
+                {%- do contracts.append(source_node.identifier) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- do memo.update({key: contracts | unique | list}) -%}
     {%- endif -%}
     {{ return(memo[key]) }}
+{%- endmacro %}
+
+{#- contract -> (rows of its current files, of those the rows of files loaded after `since`), from
+    the ingestion ledger; {} without a ledger. Memoized per `since`. -#}
+{% macro ledger_rows_since(since) -%}
+    {%- set memo = test_scope_memo() -%}
+    {%- set key = 'ledger_rows:' ~ since -%}
+    {%- if key not in memo -%}
+        {%- set rows = {} -%}
+        {%- set ledger = load_ledger_relation() -%}
+        {%- if ledger is not none -%}
+            {%- set query -%}
+                select
+                    contract,
+                    sum(rows_loaded) as total_rows,
+                    sum(case when finished_at > {{ since }} then rows_loaded else 0 end) as new_rows
+                from {{ ledger }}
+                where status = 'loaded' and superseded_at is null
+                group by contract
+            {%- endset -%}
+            {%- for row in run_query(query).rows -%}
+                {%- do rows.update({row[0]: ((row[1] or 0) | int, (row[2] or 0) | int)}) -%}
+            {%- endfor -%}
+        {%- endif -%}
+        {%- do memo.update({key: rows}) -%}
+    {%- endif -%}
+    {{ return(memo[key]) }}
+{%- endmacro %}
+
+{#- The ingestion ledger's relation, or none (looked up once per invocation: its schema is not one
+    dbt caches, so every lookup would be a catalog query). -#}
+{% macro load_ledger_relation() -%}
+    {%- set memo = test_scope_memo() -%}
+    {%- if 'ledger' not in memo -%}
+        {%- do memo.update({'ledger': adapter.get_relation(database=target.database, schema='ingestion_meta',
+                                                            identifier='load_ledger')}) -%}
+    {%- endif -%}
+    {{ return(memo['ledger']) }}
 {%- endmacro %}

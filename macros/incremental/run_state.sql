@@ -108,17 +108,31 @@
     {%- if not can_query_now() -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set runs = adapter.get_relation(database=target.database, schema=test_scope_schema(), identifier='model_runs') -%}
-    {%- if runs is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set query -%}
-        select cast(max(ran_at) as varchar(64))
-        from {{ test_scope_table('model_runs') }}
-        where model_id = {{ string_literal(model.unique_id) }}
-    {%- endset -%}
-    {%- set value = run_query(query).columns[0].values()[0] -%}
+    {%- set value = previous_model_runs().get(model.unique_id) -%}
     {{ return(none if value is none else "cast('" ~ value ~ "' as timestamp with time zone)") }}
+{%- endmacro %}
+
+{#- model id -> when a build before this one last ran it (text), read once per invocation. A model
+    asks before its own post-hook records this invocation's run, so leaving this invocation's rows
+    out changes no answer. -#}
+{% macro previous_model_runs() -%}
+    {%- set memo = test_scope_memo() -%}
+    {%- if 'previous_runs' not in memo -%}
+        {%- set runs = {} -%}
+        {%- if adapter.get_relation(database=target.database, schema=test_scope_schema(), identifier='model_runs') -%}
+            {%- set query -%}
+                select model_id, cast(max(ran_at) as varchar(64))
+                from {{ test_scope_table('model_runs') }}
+                where invocation_id <> {{ string_literal(invocation_id) }}
+                group by model_id
+            {%- endset -%}
+            {%- for row in run_query(query).rows -%}
+                {%- do runs.update({row[0]: row[1]}) -%}
+            {%- endfor -%}
+        {%- endif -%}
+        {%- do memo.update({'previous_runs': runs}) -%}
+    {%- endif -%}
+    {{ return(memo['previous_runs']) }}
 {%- endmacro %}
 
 {#- A predicate on an upstream model's rows: recomputed since this model's previous run. Offline
@@ -152,7 +166,7 @@
     {%- if not can_query_now() -%}
         {{ return(watermark) }}
     {%- endif -%}
-    {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta', identifier='load_ledger') -%}
+    {%- set ledger = load_ledger_relation() -%}
     {%- set previous = previous_run_at() -%}
     {%- if ledger is none -%}
         {{ return(watermark) }}

@@ -206,8 +206,7 @@
     {%- if passes is none -%}
         {{ return({}) }}
     {%- endif -%}
-    {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta',
-                                          identifier='load_ledger') -%}
+    {%- set ledger = load_ledger_relation() -%}
     {%- set query -%}
         with
 
@@ -355,8 +354,7 @@
     {%- if relation is not none -%}
         {%- do probes.append('select 1 from ' ~ relation ~ ' where ' ~ adapter.quote(column) ~ ' > ' ~ boundary) -%}
     {%- endif -%}
-    {%- set ledger = adapter.get_relation(database=target.database, schema='ingestion_meta',
-                                          identifier='load_ledger') -%}
+    {%- set ledger = load_ledger_relation() -%}
     {%- if ledger is not none and source_node.schema == 'raw' -%}
         {%- do probes.append('select 1 from ' ~ ledger ~ " where contract = '" ~ source_node.identifier
                              ~ "' and finished_at > " ~ boundary) -%}
@@ -416,7 +414,9 @@
     mutually_exclusive_ranges apply the scope themselves). -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
-    {%- set scope = none if test_scope_test_name() in ['primary_key', 'equal_rowcount', 'mutually_exclusive_ranges']
+    {#- the boundary first: it is memoized, and none (read everything) needs nothing else -#}
+    {%- set scope = none if test_scope_boundary() is none
+        or test_scope_test_name() in ['primary_key', 'equal_rowcount', 'mutually_exclusive_ranges']
         else test_scope_predicate(relation) -%}
     {%- set predicates = [] -%}
     {%- if where -%}{%- do predicates.append('(' ~ where ~ ')') -%}{%- endif -%}
