@@ -28,7 +28,7 @@
     do $lock_against_maintenance$
     begin
         if exists (select from pg_class
-                   where oid = to_regclass('{{ name | replace("'", "''") }}') and relkind in ('r', 'p')) then
+                   where oid = to_regclass({{ string_literal(name) }}) and relkind in ('r', 'p')) then
             lock table {{ name }} in share update exclusive mode;
         end if;
     end
