@@ -10,7 +10,7 @@ warehouse. The yardstick is a ``dbt build --full-refresh`` (timed) of the same w
 state. The warehouse as the delivery's ingestion left it is set aside (database renamed) and every
 timed build runs on a copy of it under the warehouse's own name (``create database ... template``, a
 checkpoint before each), so both builds start from the same rows, snapshot and statistics and dbt's
-partial parse stays valid; ``--repeat`` pairs (3) in alternating order, and the result is the median
+partial parse stays valid; ``--repeat`` pairs (5) in alternating order, and the result is the median
 of the pairs' ratios (a 40-second build on 2 cores varies by 10-15 % from run to run). Earlier
 versions timed one full refresh after the incremental build, on the database it had just written.
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=5, help="synthetic scale of the demo warehouse (5)")
     parser.add_argument("--data-dir", type=Path, help="../shared/data (default: beside the repository)")
     parser.add_argument("--top", type=int, default=8, help="slowest nodes of each build to print")
-    parser.add_argument("--repeat", type=int, default=3, help="pairs of builds to time (median; 3)")
+    parser.add_argument("--repeat", type=int, default=5, help="pairs of builds to time (median; 5)")
     args = parser.parse_args(argv)
 
     from core.dbt import dbt_executable

@@ -20,6 +20,8 @@
       upstream of it finished, and no upstream raw row is newer), its answer cannot have changed:
       row-level tests read nothing (`1 = 0`), and tests about the whole relation (not_empty,
       row_count_at_least) pass without reading it.
+    - Such a test, which would read nothing, does not even run its query: the project's test
+      materialization (test_materialization.sql) records the result of its thresholds over no rows.
     - A test that never passed, --full-refresh, --vars '{test_scope: full}' (the weekly
       schedule) and offline compiles test everything, as does recency (it depends on the clock).
       Scoping trusts that a row's content changes only when new input arrives: after changing a
@@ -67,6 +69,7 @@
     );
     insert into {{ test_scope_table('build_runs') }} (invocation_id, started_at)
     values ({{ string_literal(invocation_id) }}, current_timestamp)
+    {%- do test_scope_prefill() %}
 {%- endmacro %}
 
 {#- on-run-end: remember which tests passed in this build (and forget builds nobody needs). -#}
@@ -188,13 +191,40 @@
     {%- if recorded is none or recorded[1] is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set boundary = "cast('" ~ recorded[1] ~ "' as timestamp with time zone)" -%}
+    {%- set boundary = test_scope_boundary_sql(recorded[1]) -%}
     {#- most of the input is new (a backfill, a new market): the scope would keep most rows at the
         price of its predicates; read everything (macros/incremental/rebuild_large_batch.sql) -#}
     {%- if large_input_share(model.depends_on.nodes, boundary) or recorded[0] != test_scope_signature(model) -%}
         {{ return(none) }}
     {%- endif -%}
     {{ return(boundary) }}
+{%- endmacro %}
+
+{#- A recorded boundary (text) as a SQL timestamp. -#}
+{% macro test_scope_boundary_sql(text) -%}
+    {{ return("cast('" ~ text ~ "' as timestamp with time zone)") }}
+{%- endmacro %}
+
+{#- The on-run-start hook (one thread, before any node) reads what every node's bookkeeping asks
+    first: the recorded passes, the ledger's rows since each of their boundaries, every model's
+    previous run. Otherwise the first nodes, which start together on every thread, each ran the same
+    queries and walked the same answers while the others waited for the GIL. -#}
+{% macro test_scope_prefill() -%}
+    {%- if not execute or var('offline_compile', false) or var('test_scope', 'incremental') == 'full'
+        or flags.FULL_REFRESH -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set memo = test_scope_memo() -%}
+    {%- do memo.update({'passes': test_scope_recorded_passes()}) -%}
+    {%- set boundaries = [] -%}
+    {%- for recorded in memo['passes'].values() if recorded[1] is not none -%}
+        {%- do boundaries.append(recorded[1]) -%}
+    {%- endfor -%}
+    {%- for boundary in boundaries | unique -%}
+        {%- do ledger_rows_since(test_scope_boundary_sql(boundary)) -%}
+    {%- endfor -%}
+    {%- do previous_model_runs() -%}
+    {{ return('') }}
 {%- endmacro %}
 
 {#- Every recorded pass: test id -> (signature, boundary as text). A test's boundary is the start of
