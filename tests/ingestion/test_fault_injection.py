@@ -38,6 +38,7 @@ from corpus import bulk, checks
 from core.settings import Settings
 from ingestion.contract import load_contracts
 from terraminer import roles
+from terraminer.cache_server import CacheServer
 from terraminer.stack import LocalStack, pg_bin
 
 XDIST_WEIGHT = 50  # seconds on 2 cores: conftest starts heavy files first
@@ -206,6 +207,7 @@ class PrivateServer:
 
     def close(self) -> None:
         try:
+            CacheServer(self.settings).down()  # the stack's valkey server too (it outlived the module before)
             if self.stack.status().running:
                 self.stop_immediate()  # nothing to keep: skip the shutdown checkpoint
         finally:
