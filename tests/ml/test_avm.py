@@ -17,7 +17,12 @@ from ml.metrics import ape, metrics_line, summarize
 from ml.model import _ew_prior_mean
 from ml.train import evaluate, train
 from terraminer.avm_cli import serve_command
-from tests.ml.conftest import ask_served_model, assert_only_earlier_prices_count, synthetic_sales
+from tests.ml.conftest import (
+    ask_served_model,
+    assert_only_earlier_prices_count,
+    stop_served_model,
+    synthetic_sales,
+)
 
 XDIST_WEIGHT = 180  # seconds on 2 cores: conftest starts heavy files first
 # Tests of the registry, serving and determinism train small models (the accuracy, drift and
@@ -144,7 +149,8 @@ def test_mlflow_serves_the_champion(mlflow_settings, sales, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     command, env = serve_command(mlflow_settings, "127.0.0.1", port)
-    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True)
     try:
         rows = sales.drop(columns=["sale_price", "true_value"]).tail(3)
         answer = ask_served_model(server, port, rows)
@@ -153,8 +159,7 @@ def test_mlflow_serves_the_champion(mlflow_settings, sales, monkeypatch):
         true = rows.merge(sales[["sale_id", "true_value"]], on="sale_id")["true_value"].to_numpy()
         assert np.all(np.abs(answer["estimate"].to_numpy() - true) / true < 0.35)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_served_model(server)
 
 
 def test_frame_with_too_little_history_is_a_clear_error():

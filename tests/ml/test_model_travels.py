@@ -19,7 +19,7 @@ import pytest
 from bench.common import free_port
 from core.settings import Settings
 from ml.train import train
-from tests.ml.conftest import SERVED_COLUMNS, ask_served_model, synthetic_sales
+from tests.ml.conftest import SERVED_COLUMNS, ask_served_model, stop_served_model, synthetic_sales
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_the_champion_serves_from_a_fresh_environment_with_only_its_logged_requi
     server = subprocess.Popen(
         [str(venv / "bin" / "mlflow"), "models", "serve", "-m", str(model_dir), "--env-manager", "local",
          "-h", "127.0.0.1", "-p", str(port)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
         rows = sales.drop(columns=["sale_price", "true_value"]).tail(3)
@@ -75,8 +75,4 @@ def test_the_champion_serves_from_a_fresh_environment_with_only_its_logged_requi
         local = mlflow.pyfunc.load_model(str(model_dir)).predict(rows[SERVED_COLUMNS])
         assert answer["estimate"].to_numpy() == pytest.approx(pd.DataFrame(local)["estimate"].to_numpy(), rel=1e-6)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_served_model(server)
