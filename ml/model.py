@@ -1,7 +1,11 @@
 """The automated valuation model (AVM).
 
 Stage 1 — cross-section: an average of HistGradientBoosting models (one per seed) on ln(price)
-with absolute-error loss (the conditional median of ln price is what MdAPE rewards), native
+with absolute-error loss (the conditional median of ln price is what MdAPE rewards) and, for the
+last ``squared_error_share`` of them (5 seeds: 2), squared-error loss on ln price clipped to within
+``squared_error_clip`` (0.3) of the others' in-sample fit: a Huber-like mean beside the medians
+(King County, averaged over three seed sets: PPE10 0.5863 → 0.5923 on the earlier validation split,
+0.5971 → 0.6009 on the test window, MdAPE 0.0793 → 0.0784 and 0.0773 → 0.0771), native
 categorical handling (region, neighbourhood, property type) and a few derived features (log
 size, rotated coordinates, size relative to the neighbours). ``neighbor_features`` (rows with
 coordinates) adds the neighbour price level: over the nearest sales with a known price dated
@@ -27,9 +31,10 @@ repeat-sales signal. Leak-free like stage 2.
 ``mixed_target`` (default, rows with a living area): the seeds alternate between the two targets
 (5 seeds: 3 on ln price, 2 on ln price per sqft) and stage 1 averages them, a blend of two
 differently biased models at the cost of one ensemble (King County, 5 seeds: MdAPE 0.0776 → 0.0767
-on the test window, 0.0811 → 0.0799 on the earlier validation split). ``monotonic`` (opt-in, not
-measured to the end): non-decreasing in grade, view, waterfront, condition, the neighbour price
-level and (ln price boosters) the living area.
+on the test window, 0.0811 → 0.0799 on the earlier validation split). ``monotonic`` (opt-in):
+non-decreasing in grade, view, waterfront, condition, the neighbour price level and (ln price
+boosters) the living area (King County, three seed sets: MdAPE 0.0773 → 0.0767 on the test window
+but 0.0793 → 0.0812 on the validation split, PPE10 lower on both: not the default).
 
 Intervals — split-conformal on the log scale: quantiles of the out-of-sample log residuals on a
 time-based calibration slice (set by the training procedure, ``ml.train``). ``calibrate_shift``:
@@ -82,6 +87,8 @@ class AVMModel(RegressorMixin, BaseEstimator):
         monotonic: bool = False,
         calibrate_shift: bool = True,
         neighbor_features: bool = True,
+        squared_error_share: float = 0.4,
+        squared_error_clip: float = 0.3,
     ):
         self.numeric_features = numeric_features
         self.categorical_features = categorical_features
@@ -106,6 +113,8 @@ class AVMModel(RegressorMixin, BaseEstimator):
         self.monotonic = monotonic
         self.calibrate_shift = calibrate_shift
         self.neighbor_features = neighbor_features
+        self.squared_error_share = squared_error_share
+        self.squared_error_clip = squared_error_clip
 
     # ------------------------------------------------------------------ design matrix
     def _design(self, frame: pd.DataFrame, days: np.ndarray | None = None,
@@ -183,9 +192,11 @@ class AVMModel(RegressorMixin, BaseEstimator):
 
     def _boosters(self, columns=None) -> list[HistGradientBoostingRegressor]:
         per_sqft = getattr(self, "sqft_target_", None) or [self.per_sqft] * len(self.seeds)
+        squared = self._squared_error_positions()
         return [
             HistGradientBoostingRegressor(monotonic_cst=self._monotonic(columns, per_sqft[i]),
-                loss="absolute_error", learning_rate=self.learning_rate, max_iter=self.max_iter,
+                loss="squared_error" if i in squared else "absolute_error",
+                learning_rate=self.learning_rate, max_iter=self.max_iter,
                 max_leaf_nodes=self.max_leaf_nodes, min_samples_leaf=self.min_samples_leaf,
                 l2_regularization=self.l2_regularization, max_features=self.max_features,
                 early_stopping=True, validation_fraction=0.1, n_iter_no_change=self.n_iter_no_change,
@@ -193,6 +204,29 @@ class AVMModel(RegressorMixin, BaseEstimator):
             )
             for i, seed in enumerate(self.seeds)
         ]
+
+    def _squared_error_positions(self) -> range:
+        """The last ``squared_error_share`` of the boosters (5 seeds: the last 2) learn with squared error."""
+        count = len(self.seeds)
+        return range(count - int(round(getattr(self, "squared_error_share", 0.0) * count)), count)
+
+    def _fit_boosters(self, design: pd.DataFrame, target: np.ndarray) -> list[HistGradientBoostingRegressor]:
+        """Absolute-error boosters first; the squared-error ones then learn the target clipped to
+        within ``squared_error_clip`` (log) of the absolute-error boosters' mean in-sample fit, so a
+        few extreme sales do not pull their mean (a Huber-like loss). Without absolute-error
+        boosters, or with ``squared_error_clip=0``, the target is not clipped."""
+        boosters = self._boosters(list(design.columns))
+        squared = self._squared_error_positions()
+        fitted = {i: b.fit(design, target - self._offset(design, i))
+                  for i, b in enumerate(boosters) if i not in squared}
+        clipped = target
+        bound = getattr(self, "squared_error_clip", 0.0)
+        if fitted and len(squared) and bound > 0:
+            robust = np.mean([fitted[i].predict(design) + self._offset(design, i) for i in fitted], axis=0)
+            clipped = np.clip(target, robust - bound, robust + bound)
+        for i in squared:
+            fitted[i] = boosters[i].fit(design, clipped - self._offset(design, i))
+        return [fitted[i] for i in range(len(boosters))]
 
     def _groups(self, frame: pd.DataFrame) -> np.ndarray:
         if self.group_feature and self.group_feature in frame:
@@ -218,8 +252,7 @@ class AVMModel(RegressorMixin, BaseEstimator):
                                if (self.per_sqft or self.mixed_target) and "log_living_sqft" in design else None)
         self.sqft_target_ = [self.log_sqft_fill_ is not None and (self.per_sqft or i % 2 == 1)
                              for i in range(len(self.seeds))]
-        self.boosters_ = [b.fit(design, target - self._offset(design, i))
-                          for i, b in enumerate(self._boosters(list(design.columns)))]
+        self.boosters_ = self._fit_boosters(design, target)
         self.feature_names_ = list(design.columns)
         self.n_features_in_ = len(self.feature_names_)
         residuals = np.clip(target - self._stage1(design), -self.drift_clip, self.drift_clip)

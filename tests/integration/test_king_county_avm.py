@@ -35,10 +35,11 @@ def test_king_county_evaluation_meets_the_bar():
         mdape, ppe10, ppe20, coverage, n_test = (float(g) for g in match.groups())
         print(last)
         assert n_test == 6002  # every King County sale dated on or after 2015-02-01
-        assert mdape <= 0.090
-        assert ppe10 >= 0.52
+        # issue 20's bar (the product's defaults; the split and the seeds are fixed, so the line is too)
+        assert mdape <= 0.078
+        assert ppe10 >= 0.60
         assert ppe10 <= ppe20
-        assert 0.75 <= coverage <= 0.85
+        assert 0.78 <= coverage <= 0.82
     finally:
         subprocess.run([terraminer, "down"], env=env, capture_output=True, text=True, timeout=120)
         shutil.rmtree(home, ignore_errors=True)

@@ -96,3 +96,26 @@ def test_mixed_target_averages_a_price_and_a_per_sqft_booster():
     test = frame["sale_date"] >= result.window.test_start
     noise_floor = np.median(np.abs(truth[test] - frame.loc[test, "sale_price"]) / frame.loc[test, "sale_price"])
     assert result.metrics["mdape"] < noise_floor + 0.03
+
+
+def test_squared_error_boosters_learn_ln_price_clipped_around_the_absolute_error_fit():
+    frame = synthetic_sales(n=1500, seed=9).drop(columns=["true_value"])
+    wild = frame.sample(40, random_state=0).index  # prices 8x what the property is worth
+    frame.loc[wild, "sale_price"] *= 8
+    features = (("living_sqft", "bedrooms", "latitude", "longitude"), ("region_id",))
+    params = {**FAST, "seeds": (0, 1, 2), "mixed_target": False, "squared_error_share": 0.34}
+    fit = {clip: AVMModel(*features, squared_error_clip=clip, **params).fit(frame, frame["sale_price"],
+                                                                            frame["sale_date"])
+           for clip in (0.3, 0.0)}
+    assert [b.loss for b in fit[0.3].boosters_] == ["absolute_error", "absolute_error", "squared_error"]
+    design = fit[0.3]._design(frame, _days(frame["sale_date"]))
+    robust = np.mean([b.predict(design) for b in fit[0.3].boosters_[:2]], axis=0)
+    pull = {clip: np.median(model.boosters_[2].predict(design)[frame.index.get_indexer(wild)]
+                            - robust[frame.index.get_indexer(wild)]) for clip, model in fit.items()}
+    # unclipped, the mean chases the wild prices; clipped, it stays near the absolute-error fit
+    assert pull[0.0] > 0.15, pull
+    assert pull[0.3] < pull[0.0] / 2, pull
+    # the absolute-error boosters do not depend on the clip
+    assert np.allclose(fit[0.0].boosters_[0].predict(design), fit[0.3].boosters_[0].predict(design))
+    plain = AVMModel(*features, **{**params, "squared_error_share": 0.0})
+    assert [b.loss for b in plain._boosters()] == ["absolute_error"] * 3
