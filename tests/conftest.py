@@ -121,6 +121,29 @@ def module_db(stack_settings: Settings) -> Iterator[Database]:
         _drop_database(database)
 
 
+def stop_process_group(proc, grace_s: float = 30) -> None:
+    """Stop a process started with ``start_new_session=True`` together with its children (an
+    ``mlflow models serve`` and its workers, ``make ui`` and Dagster's processes): SIGTERM to its
+    process group, up to ``grace_s`` for a clean exit (a loaded machine has taken longer), then
+    SIGKILL to whatever of the group is left."""
+    import signal
+    import subprocess
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import project_dir
+from tests.conftest import stop_process_group
 from tests.e2e.browser import CHROMIUM, OUTPUT, Browser, chromium_page, free_port
 
 XDIST_WEIGHT = 60  # seconds on 2 cores: conftest starts heavy files first
@@ -68,14 +68,7 @@ def ui():
         assert status == [(LOCATION, "LOADED", "RepositoryLocation")], (status, (home / "ui.log").read_text()[-3000:])
         yield base
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # make, dagster dev, webserver, daemon, code server
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_process_group(proc)  # make, dagster dev, webserver, daemon, code server
         log.close()
         subprocess.run([str(project_dir() / ".venv" / "bin" / "terraminer"), "down"], env=env,
                        capture_output=True, timeout=60)

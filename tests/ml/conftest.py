@@ -57,29 +57,6 @@ def ask_served_model(server, port: int, rows: pd.DataFrame, wait_s: float = 180)
             time.sleep(1)
 
 
-def stop_served_model(server) -> None:
-    """Stop an ``mlflow models serve`` process started with ``start_new_session=True``, with its
-    workers: SIGTERM to its process group, up to 30 s for a clean exit (a loaded machine has taken
-    longer), then SIGKILL to whatever of the group is left."""
-    import os
-    import signal
-    import subprocess
-
-    try:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        server.wait()
-        if server.stdout:
-            server.stdout.close()
-
-
 def assert_only_earlier_prices_count(model, test: pd.DataFrame, same_day: bool = True) -> pd.Timestamp:
     """Perturbing every price from a cut day on (the middle of ``test``) must not change any
     prediction before that day, and must change later ones (the control); with ``same_day``, a

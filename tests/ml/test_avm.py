@@ -17,12 +17,8 @@ from ml.metrics import ape, metrics_line, summarize
 from ml.model import _ew_prior_mean
 from ml.train import evaluate, train
 from terraminer.avm_cli import serve_command
-from tests.ml.conftest import (
-    ask_served_model,
-    assert_only_earlier_prices_count,
-    stop_served_model,
-    synthetic_sales,
-)
+from tests.conftest import stop_process_group
+from tests.ml.conftest import ask_served_model, assert_only_earlier_prices_count, synthetic_sales
 
 XDIST_WEIGHT = 180  # seconds on 2 cores: conftest starts heavy files first
 # Tests of the registry, serving and determinism train small models (the accuracy, drift and
@@ -159,7 +155,7 @@ def test_mlflow_serves_the_champion(mlflow_settings, sales, monkeypatch):
         true = rows.merge(sales[["sale_id", "true_value"]], on="sale_id")["true_value"].to_numpy()
         assert np.all(np.abs(answer["estimate"].to_numpy() - true) / true < 0.35)
     finally:
-        stop_served_model(server)
+        stop_process_group(server)
 
 
 def test_frame_with_too_little_history_is_a_clear_error():

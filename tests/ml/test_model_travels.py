@@ -19,7 +19,8 @@ import pytest
 from bench.common import free_port
 from core.settings import Settings
 from ml.train import train
-from tests.ml.conftest import SERVED_COLUMNS, ask_served_model, stop_served_model, synthetic_sales
+from tests.conftest import stop_process_group
+from tests.ml.conftest import SERVED_COLUMNS, ask_served_model, synthetic_sales
 
 pytestmark = pytest.mark.slow
 
@@ -75,4 +76,4 @@ def test_the_champion_serves_from_a_fresh_environment_with_only_its_logged_requi
         local = mlflow.pyfunc.load_model(str(model_dir)).predict(rows[SERVED_COLUMNS])
         assert answer["estimate"].to_numpy() == pytest.approx(pd.DataFrame(local)["estimate"].to_numpy(), rel=1e-6)
     finally:
-        stop_served_model(server)
+        stop_process_group(server)
