@@ -59,8 +59,12 @@ def task_redshift() -> None:
 
     dbt(["parse"], None, target="redshift_ci")
     dbt(
-        # with a landing day re-derived, so the incremental models' reprocess predicates compile too
-        ["--no-populate-cache", "compile", "--vars",
+        # with a landing day re-derived, so the incremental models' reprocess predicates compile too;
+        # one thread: dbt writes a unit test's `given` inputs to one file per model name
+        # (compiled/<yml>/<model>.sql), and two unit tests with the same input (int_market_day_totals
+        # and fct_sales are each given to two) compiled at once interleaved that file (the check then
+        # read SQL no model has); compiling needs no warehouse here, so threads gained nothing
+        ["--no-populate-cache", "compile", "--threads", "1", "--vars",
          "{offline_compile: true, reprocess_landing_from: '2024-03-06', reprocess_landing_to: '2024-03-06'}"],
         None,
         target="redshift_ci",
