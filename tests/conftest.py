@@ -6,7 +6,9 @@ Nothing is mocked: tests talk to PostgreSQL 18 over its unix socket and to S3 ov
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,9 +128,6 @@ def stop_process_group(proc, grace_s: float = 30) -> None:
     ``mlflow models serve`` and its workers, ``make ui`` and Dagster's processes): SIGTERM to its
     process group, up to ``grace_s`` for a clean exit (a loaded machine has taken longer), then
     SIGKILL to whatever of the group is left."""
-    import signal
-    import subprocess
-
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=grace_s)

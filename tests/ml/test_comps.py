@@ -110,8 +110,8 @@ def test_squared_error_boosters_learn_ln_price_clipped_around_the_absolute_error
     assert [b.loss for b in fit[0.3].boosters_] == ["absolute_error", "absolute_error", "squared_error"]
     design = fit[0.3]._design(frame, _days(frame["sale_date"]))
     robust = np.mean([b.predict(design) for b in fit[0.3].boosters_[:2]], axis=0)
-    pull = {clip: np.median(model.boosters_[2].predict(design)[frame.index.get_indexer(wild)]
-                            - robust[frame.index.get_indexer(wild)]) for clip, model in fit.items()}
+    rows = frame.index.get_indexer(wild)
+    pull = {clip: np.median(model.boosters_[2].predict(design)[rows] - robust[rows]) for clip, model in fit.items()}
     # unclipped, the mean chases the wild prices; clipped, it stays near the absolute-error fit
     assert pull[0.0] > 0.15, pull
     assert pull[0.3] < pull[0.0] / 2, pull
